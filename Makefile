@@ -1,0 +1,43 @@
+# dlgrade: `make grade` installs everything and grades the bundled example; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ASSIGNMENT ?= linear_attention
+SUBMISSION ?= examples/linear_attention_submission
+RESULTS ?= results.json
+
+.PHONY: install grade verify record package list test bench clean
+
+install: $(STAMP)
+
+# pip (not uv/poetry): the pinned CPU torch wheel is found through pip's configuration here.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+grade: $(STAMP)
+	$(BIN)/dlgrade grade $(ASSIGNMENT) $(SUBMISSION) --results $(RESULTS)
+
+verify: $(STAMP)
+	$(BIN)/dlgrade verify $(ASSIGNMENT)
+
+record: $(STAMP)
+	$(BIN)/dlgrade record $(ASSIGNMENT)
+
+package: $(STAMP)
+	$(BIN)/dlgrade package $(ASSIGNMENT)
+
+list: $(STAMP)
+	$(BIN)/dlgrade list
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/grading_cost.py --assignment $(ASSIGNMENT) --submission $(SUBMISSION) --out bench/results/grading_cost.json
+
+clean:
+	rm -rf $(VENV) dist *.egg-info

@@ -1,0 +1,1 @@
+"""dlgrade: a sandboxed autograder for deep-learning homework."""

@@ -1,0 +1,110 @@
+"""Compare a student's value with the expected one, explaining any difference.
+
+Tensors must match in exact type, shape and dtype before values are compared; the message
+for a value mismatch names the largest error, where it is, and how many entries are off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# (rtol, atol) per dtype: tight where inputs are float64, as the design asks
+DEFAULT_TOLERANCE = {
+    torch.float64: (1e-7, 1e-9),
+    torch.float32: (1e-4, 1e-5),
+    torch.float16: (1e-2, 1e-3),
+    torch.bfloat16: (2e-2, 1e-2),
+}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float | None = None
+    atol: float | None = None
+
+    def for_dtype(self, dtype: torch.dtype) -> tuple[float, float]:
+        rtol, atol = DEFAULT_TOLERANCE.get(dtype, (0.0, 0.0))
+        return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
+
+
+@dataclass
+class Comparison:
+    ok: bool
+    fraction: float          # share of the compared parts that matched (for partial credit)
+    message: str
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "[" + ", ".join(map(str, t.shape)) + "]"
+
+
+def _tensor(expected: torch.Tensor, actual, tol: Tolerance, where: str, reveal: bool, equal_nan: bool) -> Comparison:
+    if type(actual) is not torch.Tensor:
+        return Comparison(False, 0.0, f"{where}: got {type(actual).__name__}, expected a torch.Tensor {_shape(expected)}")
+    if actual.shape != expected.shape:
+        return Comparison(False, 0.0, f"{where}: shape {_shape(actual)}, expected {_shape(expected)}")
+    if actual.dtype != expected.dtype:
+        return Comparison(False, 0.0, f"{where}: dtype {actual.dtype}, expected {expected.dtype} (keep the inputs' dtype)")
+    if expected.numel() == 0:
+        return Comparison(True, 1.0, f"{where}: ok (empty)")
+    if not expected.is_floating_point():
+        bad = actual != expected
+        n_bad = int(bad.sum())
+        return Comparison(n_bad == 0, float(n_bad == 0), f"{where}: {n_bad} of {expected.numel()} entries differ" if n_bad else f"{where}: ok")
+    rtol, atol = tol.for_dtype(expected.dtype)
+    a, e = actual.double(), expected.double()
+    if equal_nan:
+        # matching a known mistake: NaN where the mistake also gives NaN (e.g. 0/0) is a match
+        both = torch.isnan(a) & torch.isnan(e)
+        a, e = torch.where(both, 0.0, a), torch.where(both, 0.0, e)
+    if not torch.isfinite(a).all():
+        n_nan, n_inf = int(torch.isnan(a).sum()), int(torch.isinf(a).sum())
+        first = tuple(torch.nonzero(~torch.isfinite(a))[0].tolist())
+        return Comparison(False, 0.0, f"{where}: {n_nan} NaN and {n_inf} infinite entries (first at index {first})")
+    error = (a - e).abs()
+    allowed = atol + rtol * e.abs()
+    bad = error > allowed
+    n_bad = int(bad.sum())
+    idx = tuple(torch.nonzero(error == error.max())[0].tolist())
+    detail = f"largest error {error.max().item():.3g} at index {idx}"
+    if reveal:
+        detail += f" (got {a[idx].item():.6g}, expected {e[idx].item():.6g})"
+    if n_bad == 0:
+        return Comparison(True, 1.0, f"{where}: ok, {detail}")
+    return Comparison(False, 0.0, f"{where}: {n_bad} of {e.numel()} entries outside rtol={rtol:g}, atol={atol:g}; {detail}")
+
+
+def compare(expected, actual, tol: Tolerance = Tolerance(), where: str = "output", reveal: bool = True,
+            equal_nan: bool = False) -> Comparison:
+    """Recursively compare; `reveal=False` (hidden cases) never prints expected values."""
+    if type(expected) is torch.Tensor:
+        return _tensor(expected, actual, tol, where, reveal, equal_nan)
+    if type(expected) in (tuple, list):
+        if type(actual) not in (tuple, list) or len(actual) != len(expected):
+            got = f"a {type(actual).__name__}" + (f" of length {len(actual)}" if type(actual) in (tuple, list) else "")
+            return Comparison(False, 0.0, f"{where}: got {got}, expected a sequence of {len(expected)} values")
+        parts = [compare(e, a, tol, f"{where}[{i}]", reveal, equal_nan) for i, (e, a) in enumerate(zip(expected, actual))]
+        return _combine(parts)
+    if type(expected) is dict:
+        if type(actual) is not dict:
+            return Comparison(False, 0.0, f"{where}: got {type(actual).__name__}, expected a dict")
+        missing = sorted(set(expected) - set(actual))
+        if missing:
+            return Comparison(False, 0.0, f"{where}: missing keys {missing}")
+        parts = [compare(expected[k], actual[k], tol, f"{where}[{k!r}]", reveal, equal_nan) for k in expected]
+        return _combine(parts)
+    if expected is None:
+        ok = actual is None
+        return Comparison(ok, float(ok), f"{where}: ok" if ok else f"{where}: expected None, got {type(actual).__name__}")
+    if type(expected) is float and type(actual) in (float, int):
+        ok = abs(actual - expected) <= (tol.atol or 0) + (tol.rtol or 1e-9) * abs(expected)
+        return Comparison(ok, float(ok), f"{where}: {'ok' if ok else f'got {actual!r}'}")
+    ok = type(actual) is type(expected) and actual == expected
+    return Comparison(ok, float(ok), f"{where}: {'ok' if ok else f'got {actual!r}' + (f', expected {expected!r}' if reveal else '')}")
+
+
+def _combine(parts: list[Comparison]) -> Comparison:
+    fraction = sum(p.fraction for p in parts) / max(len(parts), 1)
+    return Comparison(all(p.ok for p in parts), fraction, "\n".join(p.message for p in parts))
+

@@ -1,0 +1,81 @@
+"""Gradescope results.json (per the autograder specification) and the terminal summary."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from grader.runner import Report
+
+MAX_TEST_OUTPUT = 8000
+
+
+def _case_output(verdict) -> str:
+    parts = [verdict.message]
+    if verdict.hint:
+        parts.append(verdict.hint)
+    if verdict.student_output.strip():
+        parts.append("--- your code printed ---\n" + verdict.student_output.rstrip())
+    text = "\n".join(parts)
+    return text if len(text) <= MAX_TEST_OUTPUT else text[:MAX_TEST_OUTPUT] + "\n[... truncated]"
+
+
+def gradescope_results(report: Report) -> dict:
+    tests = []
+    for number, (case, verdict) in enumerate(report.results, start=1):
+        test = {
+            "name": case.name,
+            "number": str(number),
+            "score": round(verdict.score, 4),
+            "max_score": round(verdict.max_score, 4),
+            "status": verdict.status,
+            "output": _case_output(verdict),
+            "output_format": "text",
+            "visibility": case.visibility,
+            "tags": [type(case).__name__.lower()] + (["skipped"] if verdict.skipped else []),
+        }
+        if verdict.extra:
+            test["extra_data"] = verdict.extra
+        tests.append(test)
+    overview = [f"{report.assignment.title}: {report.score:g} / {report.max_score:g} points"]
+    if report.mode == "student":
+        overview.append("Graded locally on the public cases only; hidden cases run on Gradescope.")
+    overview += [f"note: {n}" for n in report.notes]
+    return {
+        "score": round(report.score, 4),
+        "execution_time": int(round(report.seconds)),
+        "output": "\n".join(overview),
+        "output_format": "text",
+        "test_output_format": "text",
+        "test_name_format": "text",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "extra_data": {"mode": report.mode, "isolation": report.isolation, "grader": "dlgrade"},
+        "tests": tests,
+    }
+
+
+def write_results(results: dict, path: str | Path) -> None:
+    """Write atomically, replacing whatever is there (a submission may have planted a file)."""
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-")
+    with os.fdopen(fd, "w") as f:
+        json.dump(results, f, indent=2)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def summary(report: Report, verbose: bool = True) -> str:
+    lines = [f"{report.assignment.title} ({report.mode} mode)", ""]
+    width = max([len(c.name) for c, _ in report.results] + [10])
+    for case, verdict in report.results:
+        mark = "skip" if verdict.skipped else ("PASS" if verdict.status == "passed" else "FAIL")
+        lines.append(f"  [{mark}] {case.name:<{width}}  {verdict.score:>5.4g} / {verdict.max_score:g}")
+        if verbose and verdict.status != "passed" and not verdict.skipped:
+            for line in _case_output(verdict).splitlines()[:12]:
+                lines.append(f"         {line}")
+    lines += ["", f"  total: {report.score:.4g} / {report.max_score:g}   ({report.seconds:.1f} s; {report.isolation or 'no worker started'})"]
+    lines += [f"  note: {n}" for n in report.notes]
+    return "\n".join(lines)

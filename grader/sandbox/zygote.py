@@ -1,0 +1,271 @@
+"""The parent's side of the sandbox: a fork server started at a clean point, and workers.
+
+Process tree, per worker:
+    parent (grader, trusted) ── zygote (forked before anything secret is loaded)
+                                   └─ setup process (enters namespaces, covers staff files)
+                                        └─ worker (PID 1 of its namespace, unprivileged, runs student code)
+The parent talks to the worker over a socket pair and kills it by PID; the setup process
+reports the worker's exit status on a pipe the worker never holds.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+
+from grader.sandbox import isolation, wire, worker
+
+_STATUS = struct.Struct(">i")
+
+
+@dataclass
+class WorkerConfig:
+    scratch: str                      # the worker's working directory, holding the submission
+    output_path: str                  # where the worker's stdout/stderr go (parent reads it)
+    staging: str = ""                 # a private directory for the setup process's mount points
+    hidden_paths: list[str] = field(default_factory=list)
+    limits: isolation.Limits = field(default_factory=isolation.Limits)
+    sandbox_uid: int | None = None    # drop to this uid when running as root
+    namespaces: bool = True
+
+
+class WorkerTimeout(Exception):
+    pass
+
+
+class WorkerDied(Exception):
+    """The worker is gone; the message says how (exit code, signal, garbage on the wire)."""
+
+
+def _close_fds_except(keep: set[int]) -> None:
+    for fd in map(int, os.listdir("/proc/self/fd")):
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _setup_process(config: WorkerConfig, cmd_fd: int, status_fd: int, out_fd: int) -> None:
+    """Runs in the zygote's child; never returns."""
+    try:
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        iso = isolation.Isolation()
+        if config.namespaces:
+            isolation.enter_namespaces(iso, config.hidden_paths, config.staging)
+        else:
+            iso.refused.append("namespaces (disabled by configuration)")
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _close_fds_except({cmd_fd, out_fd, go_r})
+            if iso.pid_namespace:
+                isolation.mount_private_proc(iso)
+            isolation.confine(iso, config.limits, config.sandbox_uid, config.scratch)
+            os.read(go_r, 1)  # wait until the parent knows our pid
+            os.close(go_r)
+            worker.serve(socket.socket(fileno=cmd_fd), out_fd, config.scratch, iso)
+            os._exit(0)
+        os.close(go_r)
+        sock = socket.socket(fileno=cmd_fd)
+        wire.send(sock, {"pid": pid})
+        sock.close()
+        os.write(go_w, b"g")
+        os.close(go_w)
+        _, status = os.waitpid(pid, 0)
+        os.write(status_fd, _STATUS.pack(status))
+    finally:
+        os._exit(0)
+
+
+def _zygote(sock: socket.socket) -> None:
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+        except OSError:
+            break
+        if not message:
+            break
+        config = pickle.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _setup_process(config, *fds)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(struct.pack(">q", pid))
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        return f"killed by signal {name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+class Worker:
+    def __init__(self, sock, status_fd, pid, config, ready):
+        self.sock = sock
+        self.status_fd = status_fd
+        self.pid = pid
+        self.config = config
+        self.isolation = ready
+        self._output_offset = 0
+        self.alive = True
+
+    def request(self, message: dict, timeout: float):
+        """Send one request; return the decoded reply or raise WorkerTimeout / WorkerDied."""
+        deadline = time.monotonic() + timeout
+        try:
+            wire.send(self.sock, message)
+            reply = wire.recv(self.sock, deadline=deadline)
+        except wire.WireTimeout:
+            self.kill()
+            raise WorkerTimeout(f"no answer within {timeout:g} s") from None
+        except (wire.WireError, OSError) as exc:
+            status = self.kill()
+            reason = status or f"sent an unreadable reply ({exc})"
+            raise WorkerDied(reason) from None
+        if type(reply) is not dict or type(reply.get("ok")) is not bool:
+            self.kill()
+            raise WorkerDied("sent a reply that is not a grader message")
+        return reply
+
+    def student_output(self, limit: int = 16384) -> str:
+        """Output the worker printed since the last call (capped; never parsed)."""
+        try:
+            with open(self.config.output_path, "rb") as f:
+                f.seek(self._output_offset)
+                data = f.read(limit + 1)
+                self._output_offset = f.seek(0, os.SEEK_END)
+        except OSError:
+            return ""
+        text = data[:limit].decode("utf-8", "replace")
+        return text + ("\n[... output truncated]" if len(data) > limit else "")
+
+    def kill(self) -> str | None:
+        """Kill the worker and everything it started; return how it ended, if known."""
+        if not self.alive:
+            return None
+        self.alive = False
+        for kill in (lambda: os.kill(self.pid, signal.SIGKILL), lambda: os.killpg(self.pid, signal.SIGKILL)):
+            try:
+                kill()
+            except OSError:
+                pass
+        if self.config.sandbox_uid is not None and "pid-namespace" not in self.isolation:
+            _kill_uid(self.config.sandbox_uid)
+        self.sock.close()
+        status = _read_status(self.status_fd, timeout=5.0)
+        os.close(self.status_fd)
+        return status
+
+    def close(self) -> None:
+        self.kill()
+
+
+def _read_status(fd: int, timeout: float) -> str | None:
+    import select
+    ready, _, _ = select.select([fd], [], [], timeout)
+    if not ready:
+        return None
+    data = os.read(fd, _STATUS.size)
+    if len(data) != _STATUS.size:
+        return None
+    return describe_status(_STATUS.unpack(data)[0])
+
+
+def _kill_uid(uid: int) -> None:
+    """Without a PID namespace, reap detached processes by uid (the uid is the sandbox's alone)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+class Sandbox:
+    """Start with `Sandbox.start()` before loading anything secret; then `spawn` workers."""
+
+    def __init__(self, sock: socket.socket, pid: int):
+        self._sock = sock
+        self._pid = pid
+
+    @classmethod
+    def start(cls) -> "Sandbox":
+        parent_end, child_end = socket.socketpair()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                parent_end.close()
+                _close_fds_except({child_end.fileno()})
+                _zygote(child_end)
+            finally:
+                os._exit(0)
+        child_end.close()
+        return cls(parent_end, pid)
+
+    def spawn(self, config: WorkerConfig, timeout: float = 60.0) -> Worker:
+        cmd_parent, cmd_child = socket.socketpair()
+        status_r, status_w = os.pipe()
+        out_fd = os.open(config.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            socket.send_fds(self._sock, [pickle.dumps(config)], [cmd_child.fileno(), status_w, out_fd])
+            (setup_pid,) = struct.unpack(">q", self._recv_exact(8))
+        finally:
+            cmd_child.close()
+            os.close(status_w)
+            os.close(out_fd)
+        deadline = time.monotonic() + timeout
+        try:
+            hello = wire.recv(cmd_parent, deadline=deadline)
+            ready = wire.recv(cmd_parent, deadline=deadline)
+        except wire.WireError as exc:
+            cmd_parent.close()
+            status = _read_status(status_r, timeout=5.0)
+            os.close(status_r)
+            raise WorkerDied(f"the sandbox did not start ({status or exc})") from None
+        return Worker(cmd_parent, status_r, int(hello["pid"]), config, str(ready["ready"]))
+
+    def _recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self._sock.recv(n - len(data))
+            if not chunk:
+                raise WorkerDied("the sandbox's fork server has exited")
+            data += chunk
+        return data
+
+    def close(self) -> None:
+        try:
+            self._sock.close()
+        finally:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

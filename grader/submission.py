@@ -1,0 +1,101 @@
+"""Load a submission (.py files, a folder, a .zip, an .ipynb) into the files the assignment
+expects, with notes the student can act on. Nothing here executes student code."""
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from grader.notebook import NotebookError, extract_definitions
+
+MAX_FILES = 500
+MAX_TOTAL_BYTES = 50 * 1024 * 1024
+IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+@dataclass
+class Submission:
+    files: dict[str, bytes] = field(default_factory=dict)   # expected name -> content
+    notes: list[str] = field(default_factory=list)          # what the loader did, for the student
+    missing: list[str] = field(default_factory=list)        # required files not found
+
+
+def _candidates_from_dir(root: Path) -> dict[str, bytes]:
+    found, total = {}, 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in IGNORED_PARTS]
+        for name in filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            total += path.stat().st_size
+            if len(found) >= MAX_FILES or total > MAX_TOTAL_BYTES:
+                raise ValueError("the submission is too large (more than 500 files or 50 MB)")
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found
+
+
+def _candidates_from_zip(data: bytes) -> dict[str, bytes]:
+    found, total = {}, 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            name = PurePosixPath(info.filename)
+            if info.is_dir() or name.is_absolute() or ".." in name.parts or IGNORED_PARTS & set(name.parts):
+                continue
+            total += info.file_size
+            if len(found) >= MAX_FILES or total > MAX_TOTAL_BYTES:
+                raise ValueError("the zip is too large (more than 500 files or 50 MB uncompressed)")
+            found[name.as_posix()] = archive.read(info)
+    return found
+
+
+def load(path: str | Path, required: list[str], optional: list[str], notebook_module: str | None) -> Submission:
+    path = Path(path)
+    sub = Submission()
+    try:
+        if path.is_dir():
+            candidates = _candidates_from_dir(path)
+        elif path.suffix == ".zip":
+            candidates = _candidates_from_zip(path.read_bytes())
+        elif path.is_file():
+            candidates = {path.name: path.read_bytes()}
+        else:
+            sub.missing = list(required)
+            sub.notes.append(f"no submission found at {path}")
+            return sub
+    except (ValueError, zipfile.BadZipFile, OSError) as exc:
+        sub.missing = list(required)
+        sub.notes.append(f"the submission could not be read: {exc}")
+        return sub
+    # the shallowest copy of each expected name wins (a zip of a folder nests one level)
+    by_depth = sorted(candidates, key=lambda p: (p.count("/"), p))
+    for wanted in required + optional:
+        for rel in by_depth:
+            if PurePosixPath(rel).name == wanted:
+                sub.files[wanted] = candidates[rel]
+                if rel != wanted:
+                    sub.notes.append(f"using {rel} as {wanted}")
+                break
+    wanted_module = f"{notebook_module}.py" if notebook_module else None
+    if wanted_module and wanted_module in required and wanted_module not in sub.files:
+        notebooks = [p for p in by_depth if p.endswith(".ipynb")]
+        if notebooks:
+            try:
+                source, notes = extract_definitions(candidates[notebooks[0]])
+                sub.files[wanted_module] = source.encode()
+                sub.notes.append(f"extracted the imports and definitions of {notebooks[0]} as {wanted_module}")
+                sub.notes.extend(notes)
+            except NotebookError as exc:
+                sub.notes.append(f"{notebooks[0]}: {exc}")
+    python_required = [r for r in required if r.endswith(".py") and r not in sub.files]
+    loose = [p for p in by_depth if p.endswith(".py") and PurePosixPath(p).name not in sub.files]
+    if len(python_required) == 1 and len(loose) == 1:
+        sub.files[python_required[0]] = candidates[loose[0]]
+        sub.notes.append(f"graded {loose[0]} as {python_required[0]} (the expected file name)")
+    sub.missing = [r for r in required if r not in sub.files]
+    if sub.missing:
+        seen = ", ".join(sorted(candidates)[:20]) or "nothing"
+        sub.notes.append(f"missing {', '.join(sub.missing)}; the submission contained: {seen}")
+    return sub

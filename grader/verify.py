@@ -1,0 +1,86 @@
+"""`dlgrade verify`: prove the tests are good before a homework ships.
+
+The reference must score full marks, the untouched starter zero (without crashing the
+grader), and every known mistake must lose points somewhere: the mutation score.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.assignment import Assignment
+from grader.runner import Report, grade
+from grader.sandbox.zygote import Sandbox
+
+
+@dataclass
+class VerifyResult:
+    reference: Report
+    starter: Report
+    mutants: list[tuple[object, Report]] = field(default_factory=list)
+
+    @property
+    def caught(self) -> list:
+        return [m for m, r in self.mutants if r.score < r.max_score]
+
+    @property
+    def ok(self) -> bool:
+        return (self.reference.score == self.reference.max_score and self.starter.score == 0
+                and len(self.caught) == len(self.mutants))
+
+    def lines(self) -> list[str]:
+        out = [f"reference: {self.reference.score:g} / {self.reference.max_score:g}"]
+        out += [f"  reference lost points on: {c.name}: {v.message.splitlines()[-1]}"
+                for c, v in self.reference.results if v.score < v.max_score]
+        out.append(f"starter: {self.starter.score:g} / {self.starter.max_score:g}")
+        out += [f"  starter earned points on: {c.name}" for c, v in self.starter.results if v.score > 0]
+        for mutant, report in self.mutants:
+            lost = [(c.name, v) for c, v in report.results if v.score < v.max_score]
+            hinted = sum(1 for _, v in lost if mutant.hint in v.hint)
+            if lost:
+                out.append(f"mutant {mutant.name}: caught, loses {report.max_score - report.score:g} points "
+                           f"in {len(lost)} case(s) ({', '.join(n for n, _ in lost[:4])}{', ...' if len(lost) > 4 else ''}); "
+                           f"named in {hinted} of them")
+            else:
+                out.append(f"mutant {mutant.name}: NOT CAUGHT (full marks)")
+        out.append(f"mutation score: {len(self.caught)}/{len(self.mutants)}")
+        return out
+
+
+def _write(folder: Path, files: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def reference_submission(assignment: Assignment) -> dict[str, str]:
+    return {name: path.read_text() for name, path in assignment.reference_files.items()}
+
+
+def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None) -> VerifyResult:
+    own = sandbox is None
+    sandbox = sandbox or Sandbox.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="dlgrade-verify-") as tmp:
+            tmp = Path(tmp)
+            reference_files = reference_submission(assignment)
+            reference = grade(assignment, _write(tmp / "reference", reference_files), sandbox, mode="staff")
+            if progress:
+                progress(f"reference: {reference.score:g} / {reference.max_score:g}")
+            starter = grade(assignment, assignment.starter, sandbox, mode="staff")
+            if progress:
+                progress(f"starter: {starter.score:g} / {starter.max_score:g}")
+            result = VerifyResult(reference, starter)
+            for mutant in assignment.mutants:
+                files = dict(reference_files)
+                files[mutant.file] = mutant.apply(files[mutant.file])
+                report = grade(assignment, _write(tmp / f"mutant-{mutant.name}", files), sandbox, mode="staff")
+                result.mutants.append((mutant, report))
+                if progress:
+                    progress(f"mutant {mutant.name}: {report.score:g} / {report.max_score:g}")
+            return result
+    finally:
+        if own:
+            sandbox.close()

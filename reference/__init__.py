@@ -1,0 +1,1 @@
+"""Staff reference implementations, one subpackage per homework piece."""
