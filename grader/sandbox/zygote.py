@@ -9,6 +9,7 @@ reports the worker's exit status on a pipe the worker never holds.
 """
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -210,6 +211,10 @@ class Sandbox:
     @classmethod
     def start(cls) -> "Sandbox":
         parent_end, child_end = socket.socketpair()
+        # Move every object alive now (torch included) out of the collector's reach: a collection
+        # in a forked process would otherwise write to each object's header and turn the shared
+        # copy-on-write pages into private copies, per worker.
+        gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()

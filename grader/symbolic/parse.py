@@ -48,6 +48,8 @@ import sympy
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.printing.str import StrPrinter
 
+from .numeric import NumericError, NumericOverflow, evaluate
+
 __all__ = [
     "SymbolicParseError",
     "FunctionSpec",
@@ -410,16 +412,18 @@ def _where(src: _SourceMap, node: ast.AST) -> str:
 
 
 def _syntax_error_message(src: _SourceMap, err: SyntaxError) -> str:
-    offset = (err.offset or 1) - 1  # ast offsets are 1-based; one logical line
+    # ast offsets are 1-based on our single logical line; 0 or None means the end of input
+    offset = err.offset - 1 if err.offset else len(src.origin)
     line, col = src.position(offset)
     ch = src.char_at(offset)
     what = (err.msg or "invalid syntax").rstrip(".")
-    if ch is None:
-        head = f"line {line}: unexpected end of the expression"
-    else:
-        head = f"line {line}, column {col}: unexpected '{ch}'"
-    msg = f"{head} ({what})"
     low = what.lower()
+    if ch is None:
+        msg = f"line {line}: unexpected end of the expression ({what})"
+    elif "never closed" in low or "unmatched" in low or "does not match" in low:
+        msg = f"line {line}, column {col}: {what}"
+    else:
+        msg = f"line {line}, column {col}: unexpected '{ch}' ({what})"
     if "decimal literal" in low or "imaginary literal" in low or (
         ch is not None and ch.isalpha() and col > 1
         and src.original[src.origin[offset] - 1].isdigit()
@@ -427,7 +431,23 @@ def _syntax_error_message(src: _SourceMap, err: SyntaxError) -> str:
         msg += "; write multiplication explicitly with '*', e.g. 2*D instead of 2D"
     elif ch == "=" or "maybe you meant '=='" in low:
         msg += "; write only the expression (the right-hand side), without '='"
+    elif low == "invalid syntax" and ch is not None and (ch.isalnum() or ch in "_("):
+        msg += "; is an operator such as '*' missing before it?"
+    elif ch is None and low == "invalid syntax":
+        msg += "; something is missing at the end"
     return msg
+
+
+def _check_number_size(value, where: str) -> None:
+    """Refuse pure numbers too large to handle safely (e.g. exp(10^12), exp(exp(exp(9))))."""
+    if isinstance(value, sympy.Rational) or not getattr(value, "is_number", False):
+        return
+    try:
+        evaluate(value)
+    except NumericOverflow:
+        raise SymbolicParseError(f"{where}: the number is too large") from None
+    except NumericError:
+        pass  # undefined values (log(0), ...) are the comparison's business
 
 
 def _check_shape_product(a, b, where: str):
@@ -595,11 +615,15 @@ class _Builder:
             if size > MAX_EXPONENT:
                 raise SymbolicParseError(
                     f"{where}: the exponent {format_expression(exponent)} is too large (at most {MAX_EXPONENT})")
-            if base.is_number and isinstance(base, sympy.Rational) and base not in (0, 1, -1):
-                bits = max(int(base.p).bit_length(), int(base.q).bit_length())
+            if base.is_number and base not in (0, 1, -1):
+                # exact size: sympy computes number ** number exactly (in C, uninterruptibly)
+                bits = max((max(int(r.p).bit_length(), int(r.q).bit_length())
+                            for r in base.atoms(sympy.Rational)), default=1)
                 if bits * size > MAX_NUMBER_BITS:
                     raise SymbolicParseError(f"{where}: the number is too large")
-        return sympy.Pow(base, exponent)
+        result = sympy.Pow(base, exponent)
+        _check_number_size(result, where)
+        return result
 
     def _Call(self, node: ast.Call):
         if not isinstance(node.func, ast.Name):
@@ -633,7 +657,11 @@ class _Builder:
                                        f"got {_describe_value(arg)}")
         try:
             result = spec.impl(*args)
+            if isinstance(result, sympy.Expr) and not isinstance(result, MatrixExpr):
+                _check_number_size(result, _where(self.src, node))
         except SymbolicParseError as exc:
+            if str(exc).startswith("line "):
+                raise
             raise self.error(node, str(exc)) from None
         except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError) as exc:
             raise self.error(node, f"cannot evaluate {spec.signature} here ({exc})") from None

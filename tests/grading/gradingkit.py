@@ -1,0 +1,188 @@
+"""Helpers for the grading tests: run `dlgrade grade` as a subprocess (exactly as a user
+or Gradescope would), validate results.json against Gradescope's schema, and build submissions
+from the reference with small, targeted modifications.
+
+Student code must never run in the test process, so nothing here imports the grader's runner:
+every submission is graded by `python -m grader grade ...` in a fresh process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "linear_attention"
+MODULE_FILE = "linear_attention.py"
+REFERENCE = ROOT / "reference" / "attention" / "linear_attention.py"
+REFERENCE_ANSWERS = ROOT / "reference" / "attention" / "answers.toml"
+STARTER = ROOT / "assignments" / ASSIGNMENT / "starter"
+SCHEMA_PATH = Path(__file__).with_name("gradescope_results.schema.json")
+SANDBOX_UID = int(os.environ.get("DLGRADE_SANDBOX_UID", "61000"))
+GRADE_TIMEOUT = 240
+
+CODE_TAGS = {"value", "complexity"}        # cases that run the student's code for points
+
+
+@dataclass
+class Graded:
+    """One finished `dlgrade grade` run."""
+    submission: Path
+    results_path: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    results: dict
+
+    @property
+    def tests(self) -> list[dict]:
+        return self.results.get("tests", [])
+
+    @property
+    def by_name(self) -> dict[str, dict]:
+        return {t["name"]: t for t in self.tests}
+
+    def code_cases(self) -> list[dict]:
+        """Cases that run student code and are worth points."""
+        return [t for t in self.tests if t.get("tags") and t["tags"][0] in CODE_TAGS and t["max_score"] > 0]
+
+    def targeted(self, prefix: str, tags=CODE_TAGS) -> list[dict]:
+        return [t for t in self.tests if t["name"].startswith(prefix) and t.get("tags") and t["tags"][0] in tags
+                and t["max_score"] > 0]
+
+    def others(self, prefixes: tuple[str, ...]) -> list[dict]:
+        """Point-bearing cases that run student code and are not among the targeted ones."""
+        return [t for t in self.code_cases() if not t["name"].startswith(prefixes)]
+
+    def describe(self) -> str:
+        lines = [f"rc={self.returncode} score={self.results.get('score')} ({self.seconds:.1f} s)"]
+        for t in self.tests:
+            lines.append(f"  {t.get('status')} {t.get('score')}/{t.get('max_score')} {t.get('name')}: "
+                         + t.get("output", "")[:300].replace("\n", " | "))
+        lines.append("stderr: " + self.stderr[-2000:])
+        return "\n".join(lines)
+
+
+def run_grader(submission: Path, results_path: Path, timeout: float = GRADE_TIMEOUT,
+               env: dict | None = None) -> Graded:
+    """Grade through the CLI in a fresh process, as a user would."""
+    cmd = [sys.executable, "-m", "grader", "grade", ASSIGNMENT, str(submission),
+           "--results", str(results_path), "--mode", "staff"]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    seconds = time.monotonic() - start
+    stdout = proc.stdout.decode("utf-8", "replace")
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert results_path.is_file(), f"no results.json written (rc={proc.returncode})\n{stderr[-3000:]}"
+    results = json.loads(results_path.read_text())
+    return Graded(submission, results_path, proc.returncode, stdout, stderr, seconds, results)
+
+
+def start_grader(submission: Path, results_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start grading in the background (collect with `finish_grader`)."""
+    cmd = [sys.executable, "-m", "grader", "grade", ASSIGNMENT, str(submission),
+           "--results", str(results_path), "--mode", "staff"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+
+
+def finish_grader(proc: subprocess.Popen, submission: Path, results_path: Path, started: float,
+                  timeout: float = GRADE_TIMEOUT) -> Graded:
+    try:
+        out, err = proc.communicate(timeout=max(1.0, timeout - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the grader did not finish within {timeout} s\n{err.decode('utf-8', 'replace')[-3000:]}")
+    assert results_path.is_file(), f"no results.json written (rc={proc.returncode})"
+    results = json.loads(results_path.read_text())
+    return Graded(submission, results_path, proc.returncode, out.decode("utf-8", "replace"),
+                  err.decode("utf-8", "replace"), time.monotonic() - started, results)
+
+
+def patched(source: str, old: str, new: str) -> str:
+    """Replace exactly one occurrence (fails loudly if the reference changed under us)."""
+    assert source.count(old) == 1, f"expected exactly one occurrence of {old!r} in the reference"
+    return source.replace(old, new)
+
+
+def reference_source() -> str:
+    return REFERENCE.read_text()
+
+
+def make_submission(folder: Path, source: str, with_answers: bool = True) -> Path:
+    """A submission folder: `linear_attention.py` (+ the reference answers.toml when it exists,
+    so that symbolic-answer cases, if the assignment has them, are graded normally)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MODULE_FILE).write_text(source)
+    if with_answers and REFERENCE_ANSWERS.is_file():
+        shutil.copy(REFERENCE_ANSWERS, folder / "answers.toml")
+    return folder
+
+
+def world_writable_dir(prefix: str) -> Path:
+    """A directory under /tmp that the sandbox uid can reach and write (pytest's tmp_path is
+    root-only). Used for markers a hostile submission leaves as evidence of what it could do."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(path, 0o777)
+    return path
+
+
+def sandbox_processes(marker: str | None = None) -> list[str]:
+    """Live processes owned by the sandbox uid (optionally only those whose command line holds
+    `marker`, e.g. a submission path unique to one test), as 'pid cmdline' strings."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                uid_line = next(line for line in f if line.startswith("Uid:"))
+            uids = {int(u) for u in uid_line.split()[1:]}
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except (OSError, StopIteration):
+            continue
+        if SANDBOX_UID in uids and (marker is None or marker in cmdline):
+            found.append(f"{entry} {cmdline}")
+    return found
+
+
+class Validator:
+    def __init__(self):
+        import jsonschema
+
+        schema = json.loads(SCHEMA_PATH.read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        self._validator = jsonschema.Draft202012Validator(schema)
+
+    def errors(self, results: dict) -> list[str]:
+        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in self._validator.iter_errors(results)]
+
+    def check(self, results: dict) -> None:
+        errors = self.errors(results)
+        assert not errors, "results.json does not match Gradescope's schema:\n" + "\n".join(errors)
+
+
+def check_honest(graded: Graded, validator: Validator) -> None:
+    """What every run must give, whatever was submitted: exit 0, a schema-valid results.json
+    whose score is the sum of its tests' scores, and a score within [0, max]."""
+    assert graded.returncode == 0, graded.describe()
+    validator.check(graded.results)
+    assert graded.tests, "results.json has no tests"
+    total = sum(t["score"] for t in graded.tests)
+    maximum = sum(t["max_score"] for t in graded.tests)
+    assert abs(graded.results["score"] - total) < 1e-6, (graded.results["score"], total)
+    assert 0 <= graded.results["score"] <= maximum + 1e-9
+    for t in graded.tests:
+        assert 0 <= t["score"] <= t["max_score"] + 1e-9, t
