@@ -221,8 +221,8 @@ class GradingContext:
             return None
         if self._answers is None:
             from grader.symbolic import grade_answers
-            text = self.submission.files.get(self.assignment.answers_file or "", b"").decode("utf-8", "replace")
-            self._answers = {v.question_id: v for v in grade_answers(text, self.assignment.questions)}
+            raw = self.submission.files.get(self.assignment.answers_file or "", b"")
+            self._answers = {v.question_id: v for v in grade_answers(raw, self.assignment.questions)}
         return self._answers.get(question.id)
 
     # -- GPU timing (only reached when CUDA is present)

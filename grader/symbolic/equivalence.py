@@ -5,8 +5,9 @@ Three notions, one per answer kind:
 * :func:`expressions_equivalent` (scalar expressions): ``simplify(student - expected) == 0``
   first; if that is inconclusive, a numeric check at several random points (positive
   rationals for every symbol, fixed seed) can confirm equality only when *all* points agree
-  to 1e-9 relative. Points are evaluated with ``xreplace`` + ``evalf`` (never ``lambdify``,
-  which uses ``exec``).
+  to 1e-9 relative. Points are evaluated by :func:`grader.symbolic.numeric.evaluate`, a
+  guarded mpmath walk of the tree (never ``lambdify``, which uses ``exec``; and not
+  ``subs().evalf()``, which can be made to compute astronomically large numbers in C).
 * :func:`big_o_equivalent` (asymptotic classes, every variable -> infinity independently):
   the argument of ``O(...)`` is expanded into monomials, coefficients are dropped, and only
   the dominant monomials are kept: a monomial is dropped when it is dominated, i.e. its
@@ -15,8 +16,8 @@ Three notions, one per answer kind:
   e.g. N*M is dominated by N^2 + M^2). Two answers are equivalent iff the sets of dominant
   monomials agree. This is exact for sums of monomials with positive coefficients.
 * :func:`matrix_expressions_equivalent` (matrix expressions of ``MatrixSymbol`` s): same
-  shape, then equal values after substituting random exact rational matrices of consistent
-  concrete shapes, at several draws.
+  shape, then equal values (to 1e-9 relative, 40 digits) after substituting random
+  rational matrices of consistent concrete shapes, at several draws.
 
 Symbolic work on hostile input can be slow, so it runs under :func:`time_limit` (SIGALRM,
 only available in the main thread; elsewhere no limit is applied).
@@ -30,10 +31,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
+import mpmath
 import sympy
 from sympy.matrices.expressions.matexpr import MatrixExpr
 from sympy.solvers.simplex import InfeasibleLPError, linprog
 
+from .numeric import NumericError, evaluate
 from .parse import BigO, format_expression
 
 __all__ = [
@@ -105,27 +108,41 @@ def _run_limited(func, seconds, default):
 
 def _short(value: Any) -> str:
     try:
-        if value.is_real:
-            return sympy.sstr(sympy.Float(value, 6))
-        return sympy.sstr(value.evalf(6))
+        if isinstance(value, (mpmath.mpf, mpmath.mpc)):
+            return mpmath.nstr(value, 6)
+        return mpmath.nstr(evaluate(value), 6)
     except Exception:  # noqa: BLE001
         return str(value)
 
 
-def _finite_number(value: Any) -> bool:
-    try:
-        if not isinstance(value, sympy.Basic) or not value.is_number:
-            return False
-        if value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            return False
-        return bool(value.is_finite is not False)
-    except Exception:  # noqa: BLE001
-        return False
+def _is_matrix_value(value: Any) -> bool:
+    return isinstance(value, mpmath.matrix)
+
+
+def _close(a, b, rel_tol: float) -> bool:
+    if a == b:
+        return True
+    return bool(abs(a - b) <= rel_tol * max(abs(a), abs(b)))
+
+
+def _costly_to_simplify(expr) -> bool:
+    """Skip ``simplify`` on inputs it may expand explosively (the time limit only works in the
+    main thread); the numeric check still decides those."""
+    if sympy.count_ops(expr) > 400:
+        return True
+    for node in sympy.preorder_traversal(expr):
+        if node.is_Pow and node.base.is_Add and node.exp.is_number and abs(node.exp) > 12:
+            return True
+    return False
 
 
 def _random_point(symbols: Sequence[sympy.Symbol], rng: random.Random) -> dict:
     # positive rationals in [0.5, 2.0]: exact, away from 0 and from singular points like 1
     return {s: sympy.Rational(rng.randint(50, 200), 100) for s in symbols}
+
+
+def point_items(point: Mapping) -> list:
+    return list(point.items())
 
 
 def _sorted_symbols(symbols) -> list:
@@ -158,10 +175,18 @@ def expressions_equivalent(
         return True, "identical to the expected expression"
 
     def symbolic():
-        diff = sympy.simplify(s - e)
-        return diff == 0 or diff.is_zero is True
+        diff = s - e
+        if _costly_to_simplify(diff):
+            return "unknown"
+        diff = sympy.simplify(diff)
+        if diff == 0 or diff.is_zero is True:
+            return "equal"
+        if diff.is_number and diff.is_zero is False:
+            return "different"          # a nonzero constant: no point can agree exactly
+        return "unknown"
 
-    if _run_limited(symbolic, timeout, False):
+    symbolic_verdict = _run_limited(symbolic, timeout, "unknown")
+    if symbolic_verdict == "equal":
         return True, "equal by symbolic simplification"
 
     symbols = _sorted_symbols((s.free_symbols | e.free_symbols))
@@ -170,17 +195,26 @@ def expressions_equivalent(
 
     def numeric():
         for point in points:
-            sv = s.xreplace(point).evalf(30)
-            ev = e.xreplace(point).evalf(30)
-            if not (_finite_number(sv) and _finite_number(ev)):
+            try:
+                sv = evaluate(s, point)
+            except NumericError:
+                return ("undefined", point, None)
+            try:
+                ev = evaluate(e, point)
+            except NumericError:
                 return ("undefined", point, sv)
-            scale = sympy.Max(abs(sv), abs(ev))
-            if not bool(abs(sv - ev) <= rel_tol * scale):
+            if _is_matrix_value(sv) or _is_matrix_value(ev):
+                return ("undefined", point, None)
+            if not _close(sv, ev, rel_tol):
                 return ("differs", point, sv)
         return ("equal", None, None)
 
     outcome = _run_limited(numeric, timeout, ("timeout", None, None))
     verdict, point, value = outcome
+    if verdict == "equal" and symbolic_verdict == "different":
+        where = ", ".join(f"{sym}={_short(val)}" for sym, val in point_items(points[0])) or "no variables"
+        return False, (f"at {where} your answer evaluates to {_short(evaluate(s, points[0]))}, "
+                       "a (slightly) different value")
     if verdict == "equal":
         return True, f"equal at {len(points)} random points (symbolic simplification inconclusive)"
     if verdict == "differs":
@@ -188,8 +222,9 @@ def expressions_equivalent(
         return False, f"at {where} your answer evaluates to {_short(value)}, a different value"
     if verdict == "undefined":
         where = ", ".join(f"{sym}={_short(val)}" for sym, val in point.items())
-        return False, (f"could not confirm equivalence: at {where} an expression is undefined "
-                       f"or infinite (your answer gives {_short(value)})")
+        if value is None:
+            return False, f"at {where} your answer has no finite value (or it is far too large)"
+        return False, f"could not confirm equivalence at {where} (your answer gives {_short(value)})"
     return False, "could not confirm equivalence within the time limit"
 
 
@@ -254,31 +289,27 @@ def matrix_expressions_equivalent(
     def concrete(d):
         return int(sympy.sympify(d).xreplace(sizes))
 
-    def evaluate(expr, rule):
-        value = expr.xreplace(rule).doit()
-        if isinstance(value, MatrixExpr) and not isinstance(value, sympy.MatrixBase):
-            value = value.as_explicit()
-        return sympy.Matrix(value)
-
     def check():
         for _ in range(draws):
-            rule: dict = dict(sizes)
+            rule: dict = {}
             for m in matrices:
                 rows, cols = concrete(m.shape[0]), concrete(m.shape[1])
                 rule[m] = sympy.ImmutableMatrix(
                     rows, cols, lambda i, j: sympy.Rational(rng.randint(1, 9), rng.randint(1, 4)))
             rule.update(_random_point(scalars, rng))
-            sv, ev = evaluate(student, rule), evaluate(expected, rule)
-            if sv.shape != ev.shape:
+            try:
+                sv = evaluate(student, rule, dims=sizes)
+                ev = evaluate(expected, rule, dims=sizes)
+            except NumericError:
+                return None
+            if not (_is_matrix_value(sv) and _is_matrix_value(ev)):
+                return None
+            if (sv.rows, sv.cols) != (ev.rows, ev.cols):
                 return False
-            for a, b in zip(sv, ev):
-                if a == b:
-                    continue
-                a30, b30 = sympy.N(a, 30), sympy.N(b, 30)
-                if not (_finite_number(a30) and _finite_number(b30)):
-                    return False
-                if not bool(abs(a30 - b30) <= rel_tol * sympy.Max(abs(a30), abs(b30))):
-                    return False
+            for i in range(sv.rows):
+                for j in range(sv.cols):
+                    if not _close(sv[i, j], ev[i, j], rel_tol):
+                        return False
         return True
 
     result = _run_limited(check, timeout, None)
@@ -462,17 +493,14 @@ class BigOComparison:
 
     def student_detail(self) -> str:
         """Student-safe diagnostics: names only the student's own terms."""
-        grows = " + ".join(self.student_terms)
-        if self.equivalent:
-            return f"your answer grows like {grows}"
-        parts = [f"your answer grows like {grows}"]
-        if self.grows_faster:
-            which = ", ".join(self.grows_faster)
-            parts.append(f"{'this term grows' if len(self.grows_faster) == 1 else 'these terms grow'} "
-                         f"faster than the expected cost: {which}")
-        if self.misses:
-            parts.append("it grows more slowly than the expected cost as some size goes to infinity "
-                         "(a dominant term is missing)")
+        parts = [f"your answer grows like {' + '.join(self.student_terms)}"]
+        if not self.equivalent:
+            if self.grows_faster:
+                verb = "grows" if len(self.grows_faster) == 1 else "grow"
+                parts.append(f"{' and '.join(self.grows_faster)} {verb} faster than the expected cost")
+            if self.misses:
+                parts.append("a dominant term of the expected cost is missing (your answer grows "
+                             "more slowly when some size goes to infinity)")
         return "; ".join(parts)
 
     def full_detail(self) -> str:

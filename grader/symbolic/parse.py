@@ -41,6 +41,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -406,7 +407,9 @@ class _SourceMap:
 
 
 def _where(src: _SourceMap, node: ast.AST) -> str:
-    offset = getattr(node, "col_offset", 0) or 0
+    offset = getattr(node, "col_offset", 0) or 0          # in UTF-8 bytes
+    if not src.text.isascii():
+        offset = len(src.text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
     line, col = src.position(offset)
     return f"line {line}, column {col}"
 
@@ -512,6 +515,10 @@ class _Builder:
             text += " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
         elif name == "e":
             text += " (write exp(x) for e^x)"
+        elif len(name) == 1 and not name.isascii():
+            spelled = unicodedata.name(name, "").rsplit(" ", 1)[-1].lower()
+            if spelled in self.vocab.entries:
+                text += f" (write '{spelled}')"
         return text + "; allowed " + self.vocab.describe()
 
     def _UnaryOp(self, node: ast.UnaryOp):

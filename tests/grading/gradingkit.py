@@ -138,12 +138,13 @@ def world_writable_dir(prefix: str) -> Path:
     return path
 
 
-def sandbox_processes(marker: str | None = None) -> list[str]:
-    """Live processes owned by the sandbox uid (optionally only those whose command line holds
-    `marker`, e.g. a submission path unique to one test), as 'pid cmdline' strings."""
+def processes(marker: str, uid: int | None = SANDBOX_UID) -> list[str]:
+    """Live processes whose command line holds `marker` (e.g. a submission path unique to one
+    test: sandbox workers are forked from the grader and keep its argv), owned by `uid` (any
+    owner when None), as 'pid cmdline' strings."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry}/status") as f:
@@ -153,7 +154,7 @@ def sandbox_processes(marker: str | None = None) -> list[str]:
                 cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
         except (OSError, StopIteration):
             continue
-        if SANDBOX_UID in uids and (marker is None or marker in cmdline):
+        if (uid is None or uid in uids) and marker in cmdline:
             found.append(f"{entry} {cmdline}")
     return found
 

@@ -143,6 +143,8 @@ def test_names_used():
     ("X", "did you mean 'x'"),
     ("sigm", "did you mean 'sigma'"),
     ("e^x", "write exp(x)"),
+    ("σ^2", "line 1, column 1: unknown name 'σ' (write 'sigma')"),
+    ("x + σ", "line 1, column 5"),
     ("x = y", "line 1, column 3: unexpected '='"),
     ("x == y", "comparisons"),
     ("2x", "write multiplication explicitly"),
