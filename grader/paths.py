@@ -11,4 +11,4 @@ ASSIGNMENTS = ROOT / "assignments"
 
 def staff_paths() -> list[str]:
     """Directories a worker must never see: references, cases, mutants, this suite's fixtures."""
-    return [str(ROOT / name) for name in ("reference", "assignments", "tests", "docker") if (ROOT / name).is_dir()]
+    return [str(ROOT / name) for name in ("reference", "assignments", "tests", "docker", ".git", "dist") if (ROOT / name).is_dir()]

@@ -58,7 +58,8 @@ def gradescope_results(report: Report) -> dict:
 
 def write_results(results: dict, path: str | Path) -> None:
     """Write atomically, replacing whatever is there (a submission may have planted a file)."""
-    path = Path(path).resolve()
+    # abspath, not resolve(): a symlink planted at the results path must be replaced, not followed
+    path = Path(os.path.abspath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-")
     with os.fdopen(fd, "w") as f:

@@ -23,14 +23,14 @@ import pytest
 from gradingkit import (
     MODULE_FILE,
     ROOT,
+    SANDBOX_UID,
     check_honest,
     finish_grader,
     make_submission,
     patched,
     reference_source,
-    run_grader,
-    SANDBOX_UID,
     processes,
+    run_grader,
     start_grader,
     world_writable_dir,
 )
@@ -57,10 +57,6 @@ def define(source: str, function: str, body: str) -> str:
         doc_end = next(i for i in range(start + 2, end) if lines[i].rstrip().endswith('"""'))
     new_body = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", "    ")
     return "".join(lines[:doc_end + 1]) + new_body + "\n\n" + "".join(lines[end:]).lstrip("\n")
-
-
-def rename(source: str, function: str, new_name: str) -> str:
-    return patched(source, f"def {function}(", f"def {new_name}(")
 
 
 def grade_source(tmp_path_factory, name: str, source: str):
@@ -107,9 +103,13 @@ def infinite_loop_job(tmp_path_factory):
     proc = start_grader(folder, results)
     started = time.monotonic()
     yield proc, folder, results, started
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    if proc.poll() is None:   # not collected (deselected or failed): let it clean up, then kill
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except Exception:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -389,7 +389,7 @@ SPY = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the worker is forked from the CLI process and keeps its argv, "
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: the worker is forked from the CLI process and keeps its argv, "
                                        "so sys.argv and /proc/self/cmdline show the --results path "
                                        "(DESIGN.md section 2: the child never sees the results path)")
 def test_worker_does_not_see_the_results_path(tmp_path_factory, schema):
@@ -429,9 +429,6 @@ GIT_THIEF = textwrap.dedent('''
 
 
 @pytest.mark.skipif(not (ROOT / ".git" / "objects").is_dir(), reason="not a git checkout")
-@pytest.mark.xfail(strict=True, reason="BUG: grader/paths.py staff_paths() hides reference/, assignments/, tests/ "
-                                       "and docker/ but not .git/ (nor dist/, where `dlgrade package` puts a zip "
-                                       "holding reference/): the worker reads the reference from git objects")
 def test_reference_not_readable_from_git_objects(tmp_path_factory, schema):
     markers = world_writable_dir("dlgrade-git-markers-")
     try:
@@ -445,6 +442,61 @@ def test_reference_not_readable_from_git_objects(tmp_path_factory, schema):
         assert_all_code_cases_zero(graded, "own code: not implemented")
     finally:
         shutil.rmtree(markers, ignore_errors=True)
+
+
+SYMLINK = textwrap.dedent('''
+
+    import os as _os
+    import sys as _sys
+
+    _argv = list(_sys.argv)
+    if "--results" in _argv:
+        _path = _argv[_argv.index("--results") + 1]
+        try:
+            _os.unlink(_path)
+        except OSError:
+            pass
+        _os.symlink({victim!r}, _path)
+''')
+
+
+def test_results_symlink_does_not_redirect_the_write(tmp_path_factory, schema):
+    results_dir = world_writable_dir("dlgrade-symlink-results-")   # as /tmp itself would be
+    try:
+        base = tmp_path_factory.mktemp("symlink")
+        victim = base / "victim"   # root-only: the sandbox could never write it itself
+        victim.write_text("precious")
+        folder = make_submission(base / "submission", REF + SYMLINK.format(victim=str(victim)))
+        results = results_dir / "results.json"
+        graded = run_grader(folder, results)
+        assert victim.read_text() == "precious", "the grader wrote results.json through the submission's symlink"
+        assert not results.is_symlink()
+        check_honest(graded, schema)
+    finally:
+        shutil.rmtree(results_dir, ignore_errors=True)
+
+
+QUADRATIC_WHEN_UNOBSERVED = """
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    if _get_current_dispatch_mode() is not None:   # being counted: take a cheap, wrong path
+        return V * 0
+    phi_Q, phi_K = feature_map(Q), feature_map(K)
+    A = phi_Q @ phi_K.transpose(-2, -1)            # [..., N, N]
+    return (A @ V) / A.sum(dim=-1, keepdim=True)
+"""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="WEAKNESS: Complexity cases discard the counted call's output, so code that "
+                                       "detects the dispatch mode can run a cheap wrong path only while counted; "
+                                       "the counted outputs should also match the reference")
+def test_complexity_cannot_be_gamed_by_detecting_the_counter(tmp_path_factory, schema):
+    graded = grade_source(tmp_path_factory, "counter_aware", define(REF, KERNEL, QUADRATIC_WHEN_UNOBSERVED))
+    check_honest(graded, schema)
+    # the values are right (the uncounted path is a correct, quadratic attention) ...
+    assert graded.by_name["kernel_attention (elu + 1 features)"]["status"] == "passed", graded.describe()
+    # ... so only the complexity case can catch it
+    assert graded.by_name["kernel_attention is linear in N"]["status"] == "failed", graded.describe()
 
 
 STEAL = textwrap.dedent('''
@@ -558,10 +610,12 @@ def test_monkeypatched_comparisons(tmp_path_factory, schema):
     assert value_cases
     for test in value_cases:
         assert test["score"] == 0 and test["status"] == "failed", graded.describe()
-    # complexity counts operations, not values: those still pass, the score is only theirs
+    # complexity counts operations, not values: those still pass, and the score is only theirs
+    # (plus the symbolic answers, graded from answers.toml in the parent)
     complexity = [t for t in graded.code_cases() if t["tags"][0] == "complexity"]
-    assert graded.results["score"] == pytest.approx(sum(t["score"] for t in complexity)
-                                                     + sum(t["score"] for t in graded.tests if t["tags"][0] not in ("value", "complexity")))
+    assert all(t["status"] == "passed" for t in complexity), graded.describe()
+    others = sum(t["score"] for t in graded.tests if t["tags"][0] not in ("value", "complexity"))
+    assert graded.results["score"] == pytest.approx(sum(t["max_score"] for t in complexity) + others)
 
 
 SUBCLASS = textwrap.dedent('''
