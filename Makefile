@@ -7,7 +7,7 @@ ASSIGNMENT ?= linear_attention
 SUBMISSION ?= examples/linear_attention_submission
 RESULTS ?= results.json
 
-.PHONY: install grade verify record package list test bench clean
+.PHONY: install grade verify record package list test bench clean train-minbert
 
 install: $(STAMP)
 
@@ -41,3 +41,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) dist *.egg-info
+
+# Staff training check of the minbert reference (CPU preset by default; see README).
+TASK ?= sst
+OPTION ?= finetune
+TRAIN_ARGS ?= --quick
+
+train-minbert: $(STAMP)
+	$(BIN)/python -m reference.bert.train --task $(TASK) --option $(OPTION) $(TRAIN_ARGS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -29,8 +30,23 @@ class Assignment:
     memory_mb: int
     reference_files: dict[str, Path]       # student file name -> staff reference source
     answers_file: str | None
+    # files the student's code imports but does not submit (the course's support modules, our
+    # call harness): path inside the sandbox -> source path; written beside the submission
+    support_files: dict[str, Path] = field(default_factory=dict)
+    # labels and fixtures the parent reads (never the child): DLGRADE_DATA_DIR, else the
+    # manifest's [data] dir (relative to the repository root); `dlgrade grade --data-dir` wins
+    data_dir: Path | None = None
+    # [predictions] of the manifest: reference accuracies per file and the bands relative to them
+    predictions: dict = field(default_factory=dict)
     cases: list = field(default_factory=list)
     mutants: list = field(default_factory=list)
+    variants: list = field(default_factory=list)   # right answers written differently (full marks)
+    # staff-side values that depend only on the case (seeded inputs): reference outputs, mutant
+    # outputs, loaded module sets. Shared by the grading runs of one process (verify grades the
+    # reference, the starter and every mutant with the same cases).
+    cache: dict = field(default_factory=dict, repr=False)
+    # mutant name -> hint, for student mode: hints.toml in a student bundle, else the mutants'
+    hints: dict = field(default_factory=dict)
     questions: list = field(default_factory=list)
 
     @property
@@ -45,6 +61,15 @@ class Assignment:
     def starter(self) -> Path:
         return self.path / "starter"
 
+    def cases_using(self, filename: str) -> list:
+        """The cases that run code of `filename` (a student file such as "bert.py")."""
+        module = Path(filename).stem
+        return [c for c in self.cases if getattr(c, "call", None)
+                and module in (c.call.module or self.default_module, *c.call.needs)]
+
+    def support_sources(self) -> dict[str, bytes]:
+        return {name: source.read_bytes() for name, source in self.support_files.items()}
+
     def reference_available(self) -> bool:
         return bool(self.reference_files) and all(p.is_file() for p in self.reference_files.values())
 
@@ -55,6 +80,32 @@ def _load_module(path: Path, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _support_files(path: Path, entries: list[str]) -> dict[str, Path]:
+    """A file keeps its name; a folder (e.g. a stand-in package) keeps its own name as the
+    package root: "sandbox_shims/sklearn" -> sklearn/__init__.py, sklearn/metrics.py."""
+    found = {}
+    for entry in entries:
+        source = path / entry
+        if source.is_file():
+            found[source.name] = source
+        elif source.is_dir():
+            for file in sorted(source.rglob("*.py")):
+                found[f"{source.name}/{file.relative_to(source).as_posix()}"] = file
+        else:
+            raise AssignmentError(f"{path.name}: support file {entry} does not exist")
+    return found
+
+
+def _data_dir(path: Path, manifest_dir: str | None) -> Path | None:
+    """DLGRADE_DATA_DIR, else the assignment's own data/ (where `dlgrade package` puts it),
+    else the manifest's [data] dir relative to the repository root."""
+    if os.environ.get("DLGRADE_DATA_DIR"):
+        return Path(os.environ["DLGRADE_DATA_DIR"])
+    if (path / "data").is_dir():
+        return path / "data"
+    return (ROOT / manifest_dir).resolve() if manifest_dir else None
 
 
 def available() -> list[str]:
@@ -82,6 +133,9 @@ def load(name: str) -> Assignment:
         memory_mb=int(limits.get("memory_mb", 512)),
         reference_files={k: ROOT / v for k, v in m.get("reference", {}).items()},
         answers_file=m.get("answers_file"),
+        support_files=_support_files(path, m.get("sandbox", {}).get("support", [])),
+        data_dir=_data_dir(path, m.get("data", {}).get("dir")),
+        predictions=m.get("predictions", {}),
     )
     prefix = f"dlgrade_assignments.{name}"
     if (path / "cases.py").is_file():
@@ -90,7 +144,13 @@ def load(name: str) -> Assignment:
         assignment.questions = list(_load_module(path / "questions.py", f"{prefix}.questions").QUESTIONS)
         assignment.cases += [Answer(f"answers.toml: {q.id}", q.points, question=q) for q in assignment.questions]
     if (path / "mistakes.py").is_file():
-        assignment.mutants = list(_load_module(path / "mistakes.py", f"{prefix}.mistakes").MUTANTS)
+        mistakes = _load_module(path / "mistakes.py", f"{prefix}.mistakes")
+        assignment.mutants = list(mistakes.MUTANTS)
+        assignment.variants = list(getattr(mistakes, "VARIANTS", []))
+    assignment.hints = {m.name: m.hint for m in assignment.mutants}
+    if (path / "hints.toml").is_file():
+        with open(path / "hints.toml", "rb") as f:
+            assignment.hints.update(tomllib.load(f))
     names = [c.name for c in assignment.cases]
     if len(set(names)) != len(names):
         raise AssignmentError(f"{name}: case names must be unique")

@@ -81,6 +81,10 @@ class Call:
 
     Positional `args` are input names (or Glue); `kwargs` values are literals, In or Glue.
     `grad` names inputs to differentiate with the upstream gradient given as input `upstream`.
+    `with_modules`: the target is a harness function (a support file of the assignment) called
+    as `target(modules, *args, **kwargs)`, where `modules` maps names to the student's modules
+    (the reference's, in the parent); `needs` names the student modules it uses, so a file that
+    failed to import fails only the cases that need it.
     """
     target: str
     args: tuple = ()
@@ -88,6 +92,9 @@ class Call:
     module: str | None = None
     grad: tuple | None = None
     upstream: str = "dOut"
+    with_modules: bool = False
+    needs: tuple = ()
+    shows: str = ""                  # what the feedback says was called, when not the target itself
 
     def spec(self, default_module: str, sizes: int | None = None) -> dict:
         return {
@@ -97,6 +104,8 @@ class Call:
             "kwargs": {k: _encode(v) for k, v in self.kwargs.items()},
             "grad": {"wrt": list(self.grad), "upstream": self.upstream} if self.grad else None,
             "sizes": sizes,
+            "with_modules": self.with_modules,
+            "needs": list(self.needs),
         }
 
     def describe(self, inputs: dict) -> str:
@@ -107,6 +116,10 @@ class Call:
             if isinstance(a, Glue):
                 return f"<{a.name}>"
             return repr(a)
+        if self.shows:
+            shapes = [show(a) for a in self.args if isinstance(a, str)]
+            what = self.shows + (f" on {', '.join(shapes)}" if shapes else "")
+            return what + (f", then gradients w.r.t. {', '.join(self.grad)}" if self.grad else "")
         parts = [show(a) for a in self.args] + [f"{k}={show(v.name if isinstance(v, In) else v)}" for k, v in self.kwargs.items()]
         what = f"{self.target}({', '.join(parts)})"
         return what + (f", then gradients w.r.t. {', '.join(self.grad)}" if self.grad else "")
@@ -168,6 +181,9 @@ class Value(Case):
     # plain tensors), e.g. the Gram matrix of a feature map, whose feature order is free.
     derive: Callable | None = None
     derived: str = ""                # what `derive` computes, for the feedback
+    # Expected value from a fixture instead of the reference: expected_from(ctx, inputs), e.g. a
+    # course's recorded array read from the data directory (both modes).
+    expected_from: Callable | None = None
 
     def compare(self, expected, actual, reveal: bool = True, equal_nan: bool = False):
         if self.derive is not None:
@@ -213,6 +229,20 @@ class Complexity(Case):
     sizes: tuple = (256, 512, 1024, 2048)
     max_exponent: float = 1.35
     timeout: float | None = 120.0
+    tolerance: Tolerance = Tolerance()
+
+    def _counted_outputs_wrong(self, ctx, inputs: list, outputs) -> str:
+        """Code could detect the counter and take a cheap path only while counted: the counted
+        outputs must be right too (checked where the reference is at hand)."""
+        if ctx.mode != "staff":
+            return ""
+        if not isinstance(outputs, list) or len(outputs) != len(inputs):
+            return "the outputs of the counted calls could not be read"
+        for n, case_inputs, actual in zip(self.sizes, inputs, outputs):
+            result = compare(ctx.expected(self, case_inputs), actual, self.tolerance, where=f"output at N={n}", reveal=False)
+            if not result.ok:
+                return f"while its operations were counted, the call returned a wrong result:\n{result.message}"
+        return ""
 
     def run(self, ctx) -> Verdict:
         seed = case_seed(ctx.assignment.name, self.name)
@@ -232,6 +262,9 @@ class Complexity(Case):
         summary = (f"{called}\nwork grows like N^{work_exp:.2f}, largest intermediate like N^{mem_exp:.2f} "
                    f"(limit N^{self.max_exponent:g})\n{table}")
         extra = {"work_exponent": round(work_exp, 3), "memory_exponent": round(mem_exp, 3)}
+        wrong = self._counted_outputs_wrong(ctx, inputs, counts.get("outputs"))
+        if wrong:
+            return self.failed(f"{summary}\n{wrong}", student_output=printed, extra=extra)
         if max(work_exp, mem_exp) <= self.max_exponent:
             return Verdict(self.points, self.points, summary, student_output=printed, extra=extra)
         why = "an N x N intermediate" if mem_exp > 1.5 else "work that grows faster than linearly in N"
@@ -268,3 +301,60 @@ class Answer(Case):
         if verdict.correct:
             return Verdict(self.points, self.points, verdict.message)
         return self.failed(verdict.message)
+
+
+@dataclass
+class Predictions(Case):
+    """A prediction file of the submission (`{pred} ||| {sentence}` lines), scored in the parent
+    against the labels in the data directory (see grader/prediction_files.py).
+
+    `format_share` of the points is for a file with one well-formed line per example in the
+    data's order; the rest is for accuracy, by `bands` of (share of `reference_accuracy`,
+    share of those points). Where the labels are hidden (all one class, as the public CFIMDB
+    test file), accuracy is not scored and the case is worth only its format points."""
+    file: str = ""
+    labels: str = ""
+    reference_accuracy: float = 1.0
+    bands: tuple = ((0.95, 1.0), (0.85, 0.5), (0.7, 0.25))
+    format_share: float = 0.3
+
+    def run(self, ctx) -> Verdict:
+        from grader import prediction_files
+
+        if ctx.data_dir is None:
+            return Verdict(0.0, self.points, "internal grader error: no data directory is configured for the labels; "
+                           "please tell the course staff", status="failed")
+        data_path = ctx.data_dir / self.labels
+        text = ctx.submission.files.get(self.file)
+        if text is None:
+            return self.failed(f"{self.file} is not in the submission (run the training script with "
+                               f"--dev_out/--test_out and include its output files)")
+        try:
+            data = prediction_files.read_data_file(data_path)
+        except (OSError, ValueError) as exc:
+            return Verdict(0.0, self.points, f"internal grader error: the labels {data_path} could not be read "
+                           f"({exc}); please tell the course staff", status="failed")
+        result = prediction_files.score(text.decode("utf-8", "replace"), data, name=self.labels)
+        settings = ctx.assignment.predictions
+        reference_accuracy = settings.get("reference_accuracy", {}).get(self.file, self.reference_accuracy)
+        bands = tuple(tuple(b) for b in settings.get("bands", self.bands))
+        format_points = self.points * self.format_share
+        lines = [f"{self.file}: {result.n_predictions} lines for {result.n_labels} examples"
+                 + (f", format {result.format!r}" if result.format else "")]
+        lines += [f"  - {problem}" for problem in result.problems]
+        if result.accuracy is None:
+            return self.failed("\n".join(lines + ["  not scored: the file could not be matched to the data"]))
+        well_formed = result.alignment == "position"
+        earned = format_points if well_formed else format_points / 2
+        hidden = len({e.label for e in data}) < 2
+        if hidden:
+            lines.append(f"  accuracy not scored: the labels of {self.labels} in {ctx.data_dir} are hidden "
+                         "(staff: grade with the real labels via --data-dir)")
+            return Verdict(earned, format_points, "\n".join(lines))
+        from grader.prediction_files import thresholds_points
+        accuracy_points = self.points - format_points
+        earned += thresholds_points(result.accuracy, reference_accuracy, bands) * accuracy_points
+        full = max(bands, key=lambda b: b[1])[0] * reference_accuracy
+        lines.append(f"  accuracy {result.accuracy:.3f} ({result.n_correct}/{result.n_labels}); the reference "
+                     f"reaches {reference_accuracy:.3f}; full points from {full:.3f}")
+        return Verdict(round(earned, 4), self.points, "\n".join(lines))

@@ -5,7 +5,9 @@ code runs in sandbox workers that receive only call specs and inputs.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -18,13 +20,13 @@ from grader import submission as submission_loader
 from grader.assignment import Assignment
 from grader.cases import Case, StudentError, Verdict, case_seed, build_inputs
 from grader.complexity import growth_exponent
-from grader.mutants import module_from_source
+from grader.modules import load_module_set
 from grader.paths import staff_paths
 from grader.sandbox import invoke, wire
 from grader.sandbox.isolation import Limits
+from grader.sandbox.uids import SandboxUid
 from grader.sandbox.zygote import Sandbox, WorkerConfig, WorkerDied, WorkerTimeout
 
-SANDBOX_UID = int(os.environ.get("DLGRADE_SANDBOX_UID", "61000"))
 
 
 @dataclass
@@ -49,15 +51,19 @@ class StudentProcess:
     """One live worker at a time; a fresh one (from the zygote) after a timeout or crash."""
 
     def __init__(self, sandbox: Sandbox, assignment: Assignment, files: dict[str, bytes],
-                 support: dict[str, bytes], modules: list[str], run_dir: Path):
+                 support: dict[str, bytes], helpers: dict[str, bytes], modules: list[str], run_dir: Path,
+                 sandbox_uid: int | None):
         self.sandbox = sandbox
+        self.sandbox_uid = sandbox_uid
         self.assignment = assignment
-        self.files = {**support, **files}
+        self.files = {**helpers, **support, **files}
         self.modules = modules
         self.run_dir = run_dir
         self.hidden = staff_paths() + [str(run_dir / "private")]
         self.worker = None
-        self.import_failure: str | None = None
+        self.import_failure: str | None = None          # the whole import failed (exit, hang)
+        self.module_failures: dict[str, str] = {}       # module -> why it could not be imported
+        self.import_output = ""
         self.isolation = ""
         self.spawned = 0
 
@@ -65,10 +71,11 @@ class StudentProcess:
         scratch = self.run_dir / f"worker{self.spawned}"
         scratch.mkdir(mode=0o700)
         for name, data in self.files.items():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             (scratch / name).write_bytes(data)
-        if os.geteuid() == 0:
-            for path in [scratch, *scratch.iterdir()]:
-                os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        if self.sandbox_uid is not None:
+            for path in [scratch, *scratch.rglob("*")]:
+                os.chown(path, self.sandbox_uid, self.sandbox_uid)
         return str(scratch)
 
     def _start(self, timeout: float):
@@ -79,11 +86,11 @@ class StudentProcess:
             staging=str(self.run_dir / "staging"),
             hidden_paths=self.hidden,
             limits=Limits(memory_mb=self.assignment.memory_mb),
-            sandbox_uid=SANDBOX_UID if os.geteuid() == 0 else None,
+            sandbox_uid=self.sandbox_uid,
             namespaces=os.environ.get("DLGRADE_NAMESPACES", "1") != "0",
         )
         worker = self.sandbox.spawn(config)
-        self.isolation = worker.isolation
+        self.isolation = worker.isolation + _fallback_warnings(worker.isolation, self.hidden)
         try:
             reply = worker.request({"op": "import", "modules": self.modules}, timeout)
         except WorkerTimeout:
@@ -92,18 +99,11 @@ class StudentProcess:
         except WorkerDied as exc:
             self.import_failure = f"the process ended while importing the submission ({exc}); is there a bare exit() or os._exit() at import time?"
             raise StudentError(self.import_failure)
+        self.module_failures = {}
         for module, outcome in reply.get("value", {}).items():
             if not outcome.get("ok"):
-                error = outcome.get("error", {})
-                message = error.get("message", "import failed")
-                if error.get("type") == "ModuleNotFoundError" and f"'{module}'" in message:
-                    message = f"{module}.py was not found in the submission"
-                self.import_failure = f"importing {module}.py failed: {message}\n{error.get('traceback', '')}".rstrip()
-                output = worker.student_output()
-                worker.kill()
-                exc = StudentError(self.import_failure)
-                exc.output = output
-                raise exc
+                self.module_failures[module] = _import_failure_message(module, outcome.get("error", {}))
+        self.import_output = worker.student_output()
         self.worker = worker
 
     def request(self, message: dict, timeout: float):
@@ -112,6 +112,12 @@ class StudentProcess:
             raise StudentError(self.import_failure)
         if self.worker is None or not self.worker.alive:
             self._start(timeout)
+        spec = message.get("spec") or {}
+        for module in spec.get("needs") or [spec.get("module")]:
+            if module in self.module_failures:
+                exc = StudentError(self.module_failures[module])
+                exc.output = self.import_output
+                raise exc
         try:
             reply = self.worker.request(message, timeout)
         except WorkerTimeout:
@@ -138,6 +144,54 @@ class StudentProcess:
             self.worker.kill()
 
 
+def _fingerprint(inputs) -> str:
+    """Identifies a case's inputs (a complexity case has one set per size) for the cache."""
+    return hashlib.sha256(wire.encode(inputs)).hexdigest()
+
+
+def _import_failure_message(module: str, error: dict) -> str:
+    """Why `module` could not be imported, in the student's terms; other files still run."""
+    message = str(error.get("message", "import failed"))
+    if error.get("type") == "ModuleNotFoundError":
+        found = re.search(r"No module named '([^']+)'", message)
+        missing = found.group(1) if found else "?"
+        if missing == module:
+            return f"{module}.py was not found in the submission"
+        return (f"importing {module}.py failed: it imports {missing!r}, which the grading environment does not have "
+                f"(remove that import, or use only torch, numpy and the course's files); the cases of your other files "
+                f"are graded as usual\n{error.get('traceback', '')}").rstrip()
+    return f"importing {module}.py failed: {message}\n{error.get('traceback', '')}".rstrip()
+
+
+def _closed_to_others(path: str) -> str | None:
+    """The first directory on the way to `path` that a stranger cannot enter, if any."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.isdir(current) and not os.stat(current).st_mode & 0o001:
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _fallback_warnings(isolation: str, hidden: list[str]) -> str:
+    """Without a mount namespace only file modes stand between the sandbox uid and the staff
+    files, and the Python runtime must be readable to it. Say (in the staff-only isolation
+    record) where either is wrong; run_autograder sets both up on Gradescope."""
+    if "staff-files-hidden" in isolation or "uid " not in isolation:
+        return ""
+    warnings = []
+    exposed = [p for p in hidden if os.path.isdir(p) and os.stat(p).st_mode & 0o005]
+    if exposed:
+        warnings.append(f"readable by the sandbox uid: {', '.join(exposed)}")
+    closed = _closed_to_others(os.path.dirname(os.__file__))
+    if closed:
+        warnings.append(f"the Python runtime is behind {closed}, which the sandbox uid cannot enter: "
+                        "modules that student code imports lazily will fail")
+    return "".join(f"; WARNING: {w}" for w in warnings)
+
+
 class GradingContext:
     """What cases see: the student's values, the expected ones, and mistake hints."""
 
@@ -146,6 +200,7 @@ class GradingContext:
         self.assignment = assignment
         self.mode = mode
         self.default_module = assignment.default_module
+        self.data_dir = assignment.data_dir
         self.process = process
         self.submission = submission
         self._reference = None
@@ -160,15 +215,26 @@ class GradingContext:
                                      "seed": case_seed(self.assignment.name, case.name)}, timeout)
 
     # -- expected values
-    def _modules_from(self, sources: dict[str, str], tag: str) -> dict:
-        return {Path(f).stem: module_from_source(src, f"dlgrade_{tag}_{Path(f).stem}", f"<{tag} {f}>")
-                for f, src in sources.items()}
+    def _staff_files(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        """(top-level support modules, the reference's .py files): the set staff code runs as."""
+        support = {name: path for name, path in self.assignment.support_files.items() if "/" not in name}
+        reference = {f: p for f, p in self.assignment.reference_files.items() if f.endswith(".py")}
+        return support, reference
+
+    def _support_modules(self) -> dict:
+        cache = self.assignment.cache
+        if "support modules" not in cache:
+            support, _ = self._staff_files()
+            cache["support modules"] = load_module_set(support, "support") if support else {}
+        return cache["support modules"]
 
     def reference_modules(self) -> dict:
-        if self._reference is None:
-            sources = {f: p.read_text() for f, p in self.assignment.reference_files.items() if f.endswith(".py")}
-            self._reference = self._modules_from(sources, "reference")
-        return self._reference
+        cache = self.assignment.cache
+        if "reference modules" not in cache:
+            support, reference = self._staff_files()
+            cache["reference modules"] = load_module_set({**support, **reference}, "reference",
+                                                         shared=self._support_modules())
+        return cache["reference modules"]
 
     def golden(self) -> dict:
         if self._golden is None:
@@ -177,8 +243,13 @@ class GradingContext:
         return self._golden
 
     def expected(self, case: Case, inputs: dict):
+        if getattr(case, "expected_from", None) is not None:
+            return case.expected_from(self, inputs)
         if self.mode == "staff":
-            return reference_value(self.reference_modules(), case, inputs, self.default_module)
+            key = ("expected", case.name, _fingerprint(inputs))
+            if key not in self.assignment.cache:
+                self.assignment.cache[key] = reference_value(self.reference_modules(), case, inputs, self.default_module)
+            return self.assignment.cache[key]
         entry = self.golden().get(case.name)
         if entry is None:
             raise StudentError("no recorded expected value for this case (staff: run `dlgrade record`)")
@@ -193,27 +264,35 @@ class GradingContext:
     def _mutant_values(self, case: Case, inputs: dict):
         if self.mode == "student":
             entry = self.golden().get(case.name) or {}
-            hints = {m.name: m.hint for m in self.assignment.mutants}
             for name, value in entry.get("mutants", {}).items():
-                yield name, hints.get(name, name), value
+                yield name, self.assignment.hints.get(name, name), value
             return
         expected = self.expected(case, inputs)
+        relevant = self.assignment.cases_using
         for mutant, modules in self.mutant_modules():
-            try:
-                value = reference_value(modules, case, inputs, self.default_module)
-            except Exception:
+            if case not in relevant(mutant.file):
                 continue
-            if not case.compare(expected, value, equal_nan=True).ok:
+            key = ("mutant", case.name, mutant.name, _fingerprint(inputs))
+            if key not in self.assignment.cache:
+                try:
+                    self.assignment.cache[key] = reference_value(modules, case, inputs, self.default_module)
+                except Exception:
+                    self.assignment.cache[key] = None
+            value = self.assignment.cache[key]
+            if value is not None and not case.compare(expected, value, equal_nan=True).ok:
                 yield mutant.name, mutant.hint, value
 
     def mutant_modules(self):
-        if self._mutants is None:
-            self._mutants = []
+        cache = self.assignment.cache
+        if "mutant modules" not in cache:
+            cache["mutant modules"] = []
+            support, reference = self._staff_files()
             for mutant in self.assignment.mutants:
-                sources = {f: p.read_text() for f, p in self.assignment.reference_files.items() if f.endswith(".py")}
-                sources[mutant.file] = mutant.apply(sources[mutant.file])
-                self._mutants.append((mutant, self._modules_from(sources, f"mutant_{mutant.name}")))
-        return self._mutants
+                patched = mutant.apply(Path(reference[mutant.file]).read_text())
+                cache["mutant modules"].append((mutant, load_module_set(
+                    {**support, **reference}, f"mutant {mutant.name}", {mutant.file: patched},
+                    shared=self._support_modules())))
+        return cache["mutant modules"]
 
     # -- symbolic answers
     def answer_verdict(self, question):
@@ -256,8 +335,9 @@ def choose_mode(assignment: Assignment, requested: str | None) -> str:
 
 
 def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox | None = None,
-          mode: str | None = None, support: dict[str, bytes] | None = None) -> Report:
-    """Grade one submission. Start `sandbox` before loading anything secret (the CLI does)."""
+          mode: str | None = None, support: dict[str, bytes] | None = None, only: list | None = None) -> Report:
+    """Grade one submission. Start `sandbox` before loading anything secret (the CLI does).
+    `only`: grade just these cases (verify uses it to rerun what a patched file can change)."""
     start = time.monotonic()
     mode = choose_mode(assignment, mode)
     report = Report(assignment, mode)
@@ -269,13 +349,20 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
     os.chmod(run_dir, 0o711)
     (run_dir / "private").mkdir(mode=0o700)
     (run_dir / "staging").mkdir(mode=0o700)
-    modules = sorted({getattr(c, "call", None).module or assignment.default_module
-                      for c in assignment.cases if getattr(c, "call", None)})
+    cases = assignment.cases if only is None else [c for c in assignment.cases if c in only]
+    modules = sorted({name for c in cases if getattr(c, "call", None)
+                      for name in (c.call.module or assignment.default_module, *c.call.needs)})
+    # as root, the student runs as a uid of this run's own (see grader/sandbox/uids.py)
+    uid_lock = SandboxUid.acquire() if os.geteuid() == 0 else None
+    support = {**assignment.support_sources(), **(support or {})}
+    shadowed = sorted(set(sub.helpers) & set(support))
+    if shadowed:
+        report.notes.append(f"not used: your {', '.join(shadowed)} (the grader provides its own copy of the course's support files)")
     process = StudentProcess(sandbox, assignment, {k: v for k, v in sub.files.items() if k.endswith(".py")},
-                             support or {}, modules, run_dir)
+                             support, sub.helpers, modules, run_dir, uid_lock.uid if uid_lock else None)
     ctx = GradingContext(assignment, mode, process, sub)
     try:
-        for case in assignment.cases:
+        for case in cases:
             if mode == "student" and not case.public:
                 continue
             if time.monotonic() - start > assignment.total_timeout:
@@ -291,6 +378,8 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
             report.results.append((case, verdict))
     finally:
         process.close()
+        if uid_lock:
+            uid_lock.release()
         if own_sandbox:
             sandbox.close()
         shutil.rmtree(run_dir, ignore_errors=True)

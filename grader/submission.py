@@ -20,6 +20,7 @@ class Submission:
     files: dict[str, bytes] = field(default_factory=dict)   # expected name -> content
     notes: list[str] = field(default_factory=list)          # what the loader did, for the student
     missing: list[str] = field(default_factory=list)        # required files not found
+    helpers: dict[str, bytes] = field(default_factory=dict) # other .py files beside them (importable)
 
 
 def _candidates_from_dir(root: Path) -> dict[str, bytes]:
@@ -51,6 +52,26 @@ def _candidates_from_zip(data: bytes) -> dict[str, bytes]:
     return found
 
 
+MAX_HELPERS = 20
+
+
+def _collect_helpers(sub: Submission, candidates: dict[str, bytes], used: dict[str, str]) -> None:
+    """Other .py files in the folder of the graded ones: a student's own helper modules, which
+    the graded files may import. Made importable (never graded), and the student is told."""
+    folders = {str(PurePosixPath(rel).parent) for rel in used.values() if rel.endswith(".py")}
+    taken = set(used.values())
+    for rel in sorted(candidates):
+        path = PurePosixPath(rel)
+        if rel in taken or path.suffix != ".py" or str(path.parent) not in folders or path.name in sub.files:
+            continue
+        if len(sub.helpers) >= MAX_HELPERS:
+            sub.notes.append(f"more than {MAX_HELPERS} other .py files: the rest were ignored")
+            break
+        sub.helpers[path.name] = candidates[rel]
+    if sub.helpers:
+        sub.notes.append(f"also importable (not graded): {', '.join(sorted(sub.helpers))}")
+
+
 def load(path: str | Path, required: list[str], optional: list[str], notebook_module: str | None) -> Submission:
     path = Path(path)
     sub = Submission()
@@ -69,12 +90,14 @@ def load(path: str | Path, required: list[str], optional: list[str], notebook_mo
         sub.missing = list(required)
         sub.notes.append(f"the submission could not be read: {exc}")
         return sub
+    used: dict[str, str] = {}                               # expected name -> path in the submission
     # the shallowest copy of each expected name wins (a zip of a folder nests one level)
     by_depth = sorted(candidates, key=lambda p: (p.count("/"), p))
     for wanted in required + optional:
         for rel in by_depth:
             if PurePosixPath(rel).name == wanted:
                 sub.files[wanted] = candidates[rel]
+                used[wanted] = rel
                 if rel != wanted:
                     sub.notes.append(f"using {rel} as {wanted}")
                 break
@@ -93,7 +116,9 @@ def load(path: str | Path, required: list[str], optional: list[str], notebook_mo
     loose = [p for p in by_depth if p.endswith(".py") and PurePosixPath(p).name not in sub.files]
     if len(python_required) == 1 and len(loose) == 1:
         sub.files[python_required[0]] = candidates[loose[0]]
+        used[python_required[0]] = loose[0]
         sub.notes.append(f"graded {loose[0]} as {python_required[0]} (the expected file name)")
+    _collect_helpers(sub, candidates, used)
     sub.missing = [r for r in required if r not in sub.files]
     if sub.missing:
         seen = ", ".join(sorted(candidates)[:20]) or "nothing"

@@ -19,15 +19,20 @@ class VerifyResult:
     reference: Report
     starter: Report
     mutants: list[tuple[object, Report]] = field(default_factory=list)
+    variants: list[tuple[object, Report]] = field(default_factory=list)
 
     @property
     def caught(self) -> list:
         return [m for m, r in self.mutants if r.score < r.max_score]
 
     @property
+    def rejected_variants(self) -> list:
+        return [v for v, r in self.variants if r.score < r.max_score]
+
+    @property
     def ok(self) -> bool:
         return (self.reference.score == self.reference.max_score and self.starter.score == 0
-                and len(self.caught) == len(self.mutants))
+                and len(self.caught) == len(self.mutants) and not self.rejected_variants)
 
     def lines(self) -> list[str]:
         out = [f"reference: {self.reference.score:g} / {self.reference.max_score:g}"]
@@ -45,6 +50,12 @@ class VerifyResult:
             else:
                 out.append(f"mutant {mutant.name}: NOT CAUGHT (full marks)")
         out.append(f"mutation score: {len(self.caught)}/{len(self.mutants)}")
+        for variant, report in self.variants:
+            lost = [f"{c.name} ({v.message.splitlines()[-1]})" for c, v in report.results if v.score < v.max_score]
+            out.append(f"accepted variant {variant.name}: " + ("full marks" if not lost else
+                       f"REJECTED, loses {report.max_score - report.score:g} points in {'; '.join(lost[:3])}"))
+        if self.variants:
+            out.append(f"accepted variants: {len(self.variants) - len(self.rejected_variants)}/{len(self.variants)} at full marks")
         return out
 
 
@@ -73,13 +84,17 @@ def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None
             if progress:
                 progress(f"starter: {starter.score:g} / {starter.max_score:g}")
             result = VerifyResult(reference, starter)
-            for mutant in assignment.mutants:
-                files = dict(reference_files)
-                files[mutant.file] = mutant.apply(files[mutant.file])
-                report = grade(assignment, _write(tmp / f"mutant-{mutant.name}", files), sandbox, mode="staff")
-                result.mutants.append((mutant, report))
-                if progress:
-                    progress(f"mutant {mutant.name}: {report.score:g} / {report.max_score:g}")
+            # a patched file can only change the cases that run it: only those are graded again
+            for kind, patches, found in (("mutant", assignment.mutants, result.mutants),
+                                         ("variant", assignment.variants, result.variants)):
+                for patch in patches:
+                    files = dict(reference_files)
+                    files[patch.file] = patch.apply(files[patch.file])
+                    report = grade(assignment, _write(tmp / f"{kind}-{patch.name}", files), sandbox, mode="staff",
+                                   only=assignment.cases_using(patch.file))
+                    found.append((patch, report))
+                    if progress:
+                        progress(f"{kind} {patch.name}: {report.score:g} / {report.max_score:g}")
             return result
     finally:
         if own:

@@ -49,7 +49,7 @@ def call(modules: dict, spec: dict, inputs: dict):
             inputs[name] = inputs[name].detach().clone().requires_grad_(True)
     args = [_materialize(a, inputs) for a in spec.get("args", [])]
     kwargs = {k: _materialize(v, inputs) for k, v in spec.get("kwargs", {}).items()}
-    output = fn(*args, **kwargs)
+    output = fn(modules, *args, **kwargs) if spec.get("with_modules") else fn(*args, **kwargs)
     if not grad:
         return output
     if not isinstance(output, torch.Tensor):

@@ -58,14 +58,16 @@ def _run(request: dict, modules: dict) -> dict:
     if spec.get("cuda_repeats"):
         return {"ok": True, "value": invoke.cuda_times(modules, spec, request["inputs"], spec["cuda_repeats"])}
     if spec.get("sizes"):
-        work, peak, seconds = [], [], []
+        work, peak, seconds, outputs = [], [], [], []
         for inputs in request["inputs"]:
             with OperationCounter() as counter:
-                _, elapsed = invoke.timed_call(modules, spec, inputs)
+                output, elapsed = invoke.timed_call(modules, spec, inputs)
             work.append(counter.work)
             peak.append(counter.peak_bytes)
             seconds.append(elapsed)
-        return {"ok": True, "value": {"work": work, "peak_bytes": peak, "seconds": seconds}}
+            # returned so the parent can check that the counted run computed the right thing
+            outputs.append(wire.plain(output))
+        return {"ok": True, "value": {"work": work, "peak_bytes": peak, "seconds": seconds, "outputs": outputs}}
     result, elapsed = invoke.timed_call(modules, spec, request["inputs"])
     return {"ok": True, "value": wire.plain(result), "seconds": elapsed}
 

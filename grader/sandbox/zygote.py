@@ -9,6 +9,7 @@ reports the worker's exit status on a pipe the worker never holds.
 """
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import pickle
@@ -84,8 +85,32 @@ def _setup_process(config: WorkerConfig, cmd_fd: int, status_fd: int, out_fd: in
         os._exit(0)
 
 
-def _zygote(sock: socket.socket) -> None:
+def process_title(parent_pid: int) -> str:
+    """What the zygote, setup processes and workers show as their command line: not the
+    grader's own (it names the results path), but enough for staff to find them."""
+    return f"dlgrade-sandbox {parent_pid}"
+
+
+def _scrub_command_line(title: str) -> None:
+    """Replace the grader's argv in this process, both Python's copy and the memory that
+    /proc/self/cmdline reads, so that no worker forked from here can see it."""
+    sys.argv[:] = [title]
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv[:] = [title]
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])   # arg_start, arg_end (stat fields 48, 49)
+    except (OSError, IndexError, ValueError):
+        return
+    raw = title.encode()[: end - start - 1]
+    ctypes.memset(start, 0, end - start)
+    ctypes.memmove(start, raw, len(raw))
+
+
+def _zygote(sock: socket.socket, parent_pid: int) -> None:
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    _scrub_command_line(process_title(parent_pid))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
@@ -122,6 +147,10 @@ class Worker:
         self.sock = sock
         self.status_fd = status_fd
         self.pid = pid
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except OSError:
+            self.pidfd = None
         self.config = config
         self.isolation = ready
         self._output_offset = 0
@@ -162,11 +191,18 @@ class Worker:
         if not self.alive:
             return None
         self.alive = False
-        for kill in (lambda: os.kill(self.pid, signal.SIGKILL), lambda: os.killpg(self.pid, signal.SIGKILL)):
-            try:
-                kill()
-            except OSError:
-                pass
+        try:
+            # through the pidfd: a bare PID may already belong to another run's process
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                os.killpg(self.pid, signal.SIGKILL)   # the group is only ours while the worker lives
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
         if self.config.sandbox_uid is not None and "pid-namespace" not in self.isolation:
             _kill_uid(self.config.sandbox_uid)
         self.sock.close()
@@ -217,12 +253,13 @@ class Sandbox:
         gc.freeze()
         sys.stdout.flush()
         sys.stderr.flush()
+        parent_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
             try:
                 parent_end.close()
                 _close_fds_except({child_end.fileno()})
-                _zygote(child_end)
+                _zygote(child_end, parent_pid)
             finally:
                 os._exit(0)
         child_end.close()

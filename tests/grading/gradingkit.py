@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,8 @@ REFERENCE = ROOT / "reference" / "attention" / "linear_attention.py"
 REFERENCE_ANSWERS = ROOT / "reference" / "attention" / "answers.toml"
 STARTER = ROOT / "assignments" / ASSIGNMENT / "starter"
 SCHEMA_PATH = Path(__file__).with_name("gradescope_results.schema.json")
-SANDBOX_UID = int(os.environ.get("DLGRADE_SANDBOX_UID", "61000"))
+SANDBOX_BASE_UID = int(os.environ.get("DLGRADE_SANDBOX_UID", "61000"))
+CONTROL_UID = SANDBOX_BASE_UID - 1         # outside the pool of per-run sandbox uids
 GRADE_TIMEOUT = 240
 
 CODE_TAGS = {"value", "complexity"}        # cases that run the student's code for points
@@ -37,6 +39,7 @@ class Graded:
     """One finished `dlgrade grade` run."""
     submission: Path
     results_path: Path
+    pid: int                                # the grader process (its sandbox is titled after it)
     returncode: int
     stdout: str
     stderr: str
@@ -63,6 +66,20 @@ class Graded:
         """Point-bearing cases that run student code and are not among the targeted ones."""
         return [t for t in self.code_cases() if not t["name"].startswith(prefixes)]
 
+    @property
+    def sandbox_uid(self) -> int | None:
+        """The uid this run's student code ran as (results.json records the isolation used)."""
+        found = re.search(r"\buid (\d+)", self.results.get("extra_data", {}).get("isolation", ""))
+        return int(found.group(1)) if found else None
+
+    def leftover_processes(self) -> list[str]:
+        """Processes of this run still alive: the sandbox's (titled after the grader's PID)
+        and any process of the run's sandbox uid."""
+        found = processes(sandbox_title(self.pid), uid=None)
+        if self.sandbox_uid is not None:
+            found += processes("", uid=self.sandbox_uid)
+        return found
+
     def describe(self) -> str:
         lines = [f"rc={self.returncode} score={self.results.get('score')} ({self.seconds:.1f} s)"]
         for t in self.tests:
@@ -73,19 +90,24 @@ class Graded:
 
 
 def run_grader(submission: Path, results_path: Path, timeout: float = GRADE_TIMEOUT,
-               env: dict | None = None) -> Graded:
+               env: dict | None = None, assignment: str = ASSIGNMENT, extra_args: tuple = ()) -> Graded:
     """Grade through the CLI in a fresh process, as a user would."""
-    cmd = [sys.executable, "-m", "grader", "grade", ASSIGNMENT, str(submission),
-           "--results", str(results_path), "--mode", "staff"]
+    cmd = [sys.executable, "-m", "grader", "grade", assignment, str(submission),
+           "--results", str(results_path), "--mode", "staff", *extra_args]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
     seconds = time.monotonic() - start
-    stdout = proc.stdout.decode("utf-8", "replace")
-    stderr = proc.stderr.decode("utf-8", "replace")
+    stdout = out.decode("utf-8", "replace")
+    stderr = err.decode("utf-8", "replace")
     assert results_path.is_file(), f"no results.json written (rc={proc.returncode})\n{stderr[-3000:]}"
     results = json.loads(results_path.read_text())
-    return Graded(submission, results_path, proc.returncode, stdout, stderr, seconds, results)
+    return Graded(submission, results_path, proc.pid, proc.returncode, stdout, stderr, seconds, results)
 
 
 def start_grader(submission: Path, results_path: Path, env: dict | None = None) -> subprocess.Popen:
@@ -106,7 +128,7 @@ def finish_grader(proc: subprocess.Popen, submission: Path, results_path: Path, 
         pytest.fail(f"the grader did not finish within {timeout} s\n{err.decode('utf-8', 'replace')[-3000:]}")
     assert results_path.is_file(), f"no results.json written (rc={proc.returncode})"
     results = json.loads(results_path.read_text())
-    return Graded(submission, results_path, proc.returncode, out.decode("utf-8", "replace"),
+    return Graded(submission, results_path, proc.pid, proc.returncode, out.decode("utf-8", "replace"),
                   err.decode("utf-8", "replace"), time.monotonic() - started, results)
 
 
@@ -138,10 +160,14 @@ def world_writable_dir(prefix: str) -> Path:
     return path
 
 
-def processes(marker: str, uid: int | None = SANDBOX_UID) -> list[str]:
-    """Live processes whose command line holds `marker` (e.g. a submission path unique to one
-    test: sandbox workers are forked from the grader and keep its argv), owned by `uid` (any
-    owner when None), as 'pid cmdline' strings."""
+def sandbox_title(grader_pid: int) -> str:
+    """The command line of a grader's sandbox processes (grader/sandbox/zygote.py)."""
+    return f"dlgrade-sandbox {grader_pid}"
+
+
+def processes(marker: str, uid: int | None) -> list[str]:
+    """Live processes whose command line holds `marker`, owned by `uid` (any owner when
+    None), as 'pid cmdline' strings."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():

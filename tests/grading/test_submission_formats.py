@@ -60,6 +60,20 @@ def test_folder(base, schema):
     assert_full_marks_for_code(graded, answers_submitted=True)
 
 
+def test_folder_with_a_helper_module(base, schema):
+    """A student's own helper module beside the graded file is importable, and they are told."""
+    anchor = "def softmax_attention("
+    assert REF.count(anchor) == 1
+    graded_file = REF.replace(anchor, "from my_helpers import scale_of\n\n\ndef _unused_softmax_attention(")
+    graded_file += "\n\nsoftmax_attention = scale_of(_unused_softmax_attention)\n"
+    folder = make_submission(base / "helpers", graded_file)
+    (folder / "my_helpers.py").write_text("def scale_of(fn):\n    return fn\n")
+    graded = run_grader(folder, base / "helpers.json")
+    check_honest(graded, schema)
+    assert_full_marks_for_code(graded, answers_submitted=True)
+    assert "also importable (not graded): my_helpers.py" in notes(graded), notes(graded)
+
+
 def test_zip_of_a_folder(base, schema):
     folder = make_submission(base / "zipped" / "hw10", REF)
     archive = base / "submission.zip"

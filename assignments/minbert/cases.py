@@ -1,0 +1,282 @@
+"""Graded cases of CMU 11-711 minbert (bert.py, classifier.py, optimizer.py, prediction files).
+
+Every call goes through minbert_harness.py (a support file of the sandbox), which builds the
+student's module from the starter's classes, loads weights the grader chose by the starter's
+parameter names, and calls one method. Small random BERTs run in float64, so tolerances are
+tight; the pretrained check runs MiniLM in float32 with the course's sanity-check tolerance.
+
+Point split, after the course rubric (B+ both checks pass, A- results present, A accuracy
+comparable to the reference): 73 points of code (the sanity check 10 and the optimizer check 8
+among them, dropout in train mode 8), 40 points of prediction files (format and alignment 12,
+accuracy 28; reference accuracies and bands are in manifest.toml).
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.cases import Call, In, Predictions, Randn, Value
+from grader.compare import Tolerance
+
+HARNESS = "minbert_harness"
+BERT, CLASSIFIER, OPTIMIZER = ("bert",), ("classifier", "bert"), ("optimizer",)
+COURSE_SANITY = Tolerance(rtol=1e-3, atol=1e-5)        # the course's sanity_check.py
+COURSE_ALLCLOSE = Tolerance(rtol=1e-5, atol=1e-8)      # torch.allclose defaults (optimizer_test.py)
+ADAMW_TOLERANCE = Tolerance(rtol=1e-4, atol=1e-6)
+
+
+def config(hidden=32, heads=4, layers=2, intermediate=64, vocab=97, positions=40, dropout=0.1):
+    return {"hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": layers,
+            "intermediate_size": intermediate, "vocab_size": vocab, "max_position_embeddings": positions,
+            "type_vocab_size": 2, "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
+            "layer_norm_eps": 1e-12, "pad_token_id": 0}
+
+
+@dataclass(frozen=True)
+class BertWeights:
+    """Seeded float64 weights under the starter's parameter names, for one module of `config`.
+
+    Scales are chosen so that attention is far from uniform and LayerNorm's affine part matters:
+    a mistake then changes the output by much more than float64 rounding."""
+    config: tuple            # tuple(config.items()), to stay hashable
+    module: str              # "attention", "layer" or "model"
+
+    def build(self, generator: torch.Generator) -> dict:
+        cfg = dict(self.config)
+        h, i = cfg["hidden_size"], cfg["intermediate_size"]
+        weights = {}
+
+        def normal(name, *shape, scale):
+            weights[name] = torch.randn(shape, generator=generator, dtype=torch.float64) * scale
+
+        def linear(name, n_out, n_in):
+            normal(f"{name}.weight", n_out, n_in, scale=n_in ** -0.5)
+            normal(f"{name}.bias", n_out, scale=0.1)
+
+        def layer_norm(name):
+            normal(f"{name}.weight", h, scale=0.2)
+            weights[f"{name}.weight"] += 1.0
+            normal(f"{name}.bias", h, scale=0.1)
+
+        def attention(prefix):
+            for part in ("query", "key", "value"):
+                linear(f"{prefix}{part}", h, h)
+
+        def layer(prefix):
+            attention(f"{prefix}self_attention.")
+            linear(f"{prefix}attention_dense", h, h)
+            layer_norm(f"{prefix}attention_layer_norm")
+            linear(f"{prefix}interm_dense", i, h)
+            linear(f"{prefix}out_dense", h, i)
+            layer_norm(f"{prefix}out_layer_norm")
+
+        if self.module == "attention":
+            attention("")
+        elif self.module == "layer":
+            layer("")
+        else:
+            normal("word_embedding.weight", cfg["vocab_size"], h, scale=1.0)
+            normal("pos_embedding.weight", cfg["max_position_embeddings"], h, scale=0.5)
+            normal("tk_type_embedding.weight", cfg["type_vocab_size"], h, scale=0.5)
+            layer_norm("embed_layer_norm")
+            for n in range(cfg["num_hidden_layers"]):
+                layer(f"bert_layers.{n}.")
+            linear("pooler_dense", h, h)
+        return weights
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A [bs, seq] 1/0 attention mask: row b has `lengths[b]` real tokens, then padding."""
+    lengths: tuple
+    seq: int
+
+    def build(self, generator: torch.Generator) -> torch.Tensor:
+        return (torch.arange(self.seq)[None, :] < torch.tensor(self.lengths)[:, None]).long()
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Random token ids with [CLS]-like 101 % vocab first and the padding id 0 after `lengths`."""
+    lengths: tuple
+    seq: int
+    vocab: int
+
+    def build(self, generator: torch.Generator) -> torch.Tensor:
+        ids = torch.randint(1, self.vocab, (len(self.lengths), self.seq), generator=generator)
+        ids[:, 0] = 101 % self.vocab
+        return ids * Mask(self.lengths, self.seq).build(generator)
+
+
+def shown(what: str, cfg: dict | None = None, train: bool = False) -> str:
+    size = f", hidden {cfg['hidden_size']}, {cfg['num_attention_heads']} head(s), float64" if cfg else ""
+    return what + size + (", train mode" if train else ", eval mode")
+
+
+def weights(cfg: dict, module: str) -> BertWeights:
+    return BertWeights(tuple(cfg.items()), module)
+
+
+def heads_input(cfg, bs, seq, name):
+    return Randn(bs, cfg["num_attention_heads"], seq, cfg["hidden_size"] // cfg["num_attention_heads"])
+
+
+SMALL = config()
+THREE_HEADS = config(hidden=24, heads=3)
+ONE_HEAD = config(hidden=16, heads=1)
+LENGTHS, SEQ = (7, 4, 1), 7
+
+
+def attention_inputs(cfg, lengths=LENGTHS, seq=SEQ):
+    bs = len(lengths)
+    return {"W": weights(cfg, "attention"), "K": heads_input(cfg, bs, seq, "K"), "Q": heads_input(cfg, bs, seq, "Q"),
+            "V": heads_input(cfg, bs, seq, "V"), "mask": Mask(lengths, seq)}
+
+
+def attention_call(cfg, train=False):
+    return Call("self_attention", ("K", "Q", "V", "mask"), {"config": cfg, "weights": In("W"), "train": train},
+                module=HARNESS, with_modules=True, needs=BERT,
+                shows=shown("BertSelfAttention.attention(key, query, value, extended mask)", cfg, train))
+
+
+def hidden_inputs(cfg, module, lengths=LENGTHS, seq=SEQ):
+    return {"W": weights(cfg, module), "X": Randn(len(lengths), seq, cfg["hidden_size"]), "mask": Mask(lengths, seq)}
+
+
+LAYER_CALLS = {"self_attention_forward": "BertSelfAttention.forward(hidden_states, extended mask)",
+               "layer": "BertLayer.forward(hidden_states, extended mask)"}
+
+
+def layer_call(target, cfg, train=False, args=("X", "mask"), **kwargs):
+    what = LAYER_CALLS.get(target) or (f"BertLayer.add_norm(input, output, {kwargs['sublayer']}_dense, "
+                                       f"{kwargs['sublayer']}_dropout, {kwargs['sublayer']}_layer_norm)")
+    return Call(target, args, {"config": cfg, "weights": In("W"), "train": train, **kwargs},
+                module=HARNESS, with_modules=True, needs=BERT, shows=shown(what, cfg, train))
+
+
+def add_norm_inputs(cfg, sublayer):
+    width = cfg["hidden_size"] if sublayer == "attention" else cfg["intermediate_size"]
+    return {"W": weights(cfg, "layer"), "X": Randn(3, SEQ, cfg["hidden_size"]), "Y": Randn(3, SEQ, width)}
+
+
+def model_inputs(cfg, lengths=LENGTHS, seq=SEQ):
+    return {"W": weights(cfg, "model"), "ids": TokenIds(lengths, seq, cfg["vocab_size"]), "mask": Mask(lengths, seq)}
+
+
+MODEL_CALLS = {"embed": "BertModel.embed(input_ids)", "model": "BertModel.forward(input_ids, attention_mask)",
+               "model_gradients": "BertModel.forward(input_ids, attention_mask), then the gradients of "
+                                  "sum(last_hidden_state * dOut) w.r.t. five parameters"}
+
+
+def model_call(target="model", args=("ids", "mask"), cfg=SMALL, **kwargs):
+    return Call(target, args, {"config": cfg, "weights": In("W"), **kwargs}, module=HARNESS, with_modules=True,
+                needs=BERT, shows=shown(MODEL_CALLS[target] + f", {cfg['num_hidden_layers']} layers", cfg,
+                                        kwargs.get("train", False)))
+
+
+# Our own sentences (not course data): lower and upper case, punctuation, an accent, a long word.
+SENTENCES = [
+    "A warm, funny and thoroughly engaging film.",
+    "The plot never quite comes together , but the cast is charming .",
+    "I wouldn't recommend it to anyone.",
+    "Café scenes aside, it's a forgettable, overlong melodrama!",
+    "Unquestionably one of the year's best.",
+    "Dull.",
+]
+
+
+def optimizer_fixture(data_dir: Path) -> torch.Tensor:
+    return torch.tensor(np.load(data_dir / "optimizer_test.npy"))
+
+
+def trajectory_inputs(steps=60):
+    return {"start": Randn(2, 3), "inputs": Randn(steps, 3), "targets": Randn(steps, 2)}
+
+
+def trajectory_call(lr=0.02, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True):
+    settings = {"lr": lr, "betas": list(betas), "eps": eps, "weight_decay": weight_decay, "correct_bias": correct_bias}
+    return Call("adamw_trajectory", ("start", "inputs", "targets"), settings, module=HARNESS, with_modules=True,
+                needs=OPTIMIZER, shows=f"AdamW({', '.join(f'{k}={v}' for k, v in settings.items())}).step() once per "
+                                       "row of a float64 least-squares fit; the weights after every step")
+
+
+def classifier_call(option, num_labels=5):
+    return Call("classifier", (), {"sentences": SENTENCES, "num_labels": num_labels, "option": option},
+                module=HARNESS, with_modules=True, needs=CLASSIFIER,
+                shows=f"BertSentClassifier(num_labels={num_labels}, option={option!r}) on {len(SENTENCES)} tokenized "
+                      "sentences, eval mode")
+
+
+DROPOUT_FEEDBACK = ("train mode, with the grader's deterministic dropout (the same keep-mask for a tensor of a "
+                    "given shape in your code and in the reference)")
+
+CASES = [
+    # ---- BertSelfAttention.attention (eval: dropout off)
+    Value("attention: 4 heads, padding mask", 4, call=attention_call(SMALL), inputs=attention_inputs(SMALL)),
+    Value("attention: 3 heads", 3, call=attention_call(THREE_HEADS), inputs=attention_inputs(THREE_HEADS)),
+    Value("attention: 1 head, no padding", 2, visibility="hidden", call=attention_call(ONE_HEAD),
+          inputs=attention_inputs(ONE_HEAD, lengths=(5, 5), seq=5)),
+    Value("self-attention forward (transform + attention)", 2,
+          call=layer_call("self_attention_forward", SMALL), inputs=hidden_inputs(SMALL, "attention")),
+    Value("attention in train mode: dropout on the probabilities", 2, feedback=DROPOUT_FEEDBACK,
+          call=attention_call(SMALL, train=True), inputs=attention_inputs(SMALL)),
+
+    # ---- BertLayer
+    Value("add_norm after attention", 3, call=layer_call("add_norm", SMALL, args=("X", "Y"), sublayer="attention"),
+          inputs=add_norm_inputs(SMALL, "attention")),
+    Value("add_norm after the feed-forward", 2, call=layer_call("add_norm", SMALL, args=("X", "Y"), sublayer="out"),
+          inputs=add_norm_inputs(SMALL, "out")),
+    Value("add_norm in train mode: dropout before the residual sum", 2, feedback=DROPOUT_FEEDBACK,
+          call=layer_call("add_norm", SMALL, train=True, args=("X", "Y"), sublayer="attention"),
+          inputs=add_norm_inputs(SMALL, "attention")),
+    Value("BertLayer forward, padding mask", 5, call=layer_call("layer", SMALL), inputs=hidden_inputs(SMALL, "layer")),
+    Value("BertLayer forward, 3 heads", 2, visibility="hidden", call=layer_call("layer", THREE_HEADS),
+          inputs=hidden_inputs(THREE_HEADS, "layer")),
+    Value("BertLayer forward in train mode", 2, feedback=DROPOUT_FEEDBACK,
+          call=layer_call("layer", SMALL, train=True), inputs=hidden_inputs(SMALL, "layer")),
+
+    # ---- BertModel
+    Value("embed", 4, call=model_call("embed", ("ids",)), inputs=model_inputs(SMALL)),
+    Value("embed in train mode: dropout once, after LayerNorm", 2, feedback=DROPOUT_FEEDBACK,
+          call=model_call("embed", ("ids",), train=True), inputs=model_inputs(SMALL)),
+    Value("BertModel forward: last hidden state and pooler", 5, partial=True, call=model_call(),
+          inputs=model_inputs(SMALL)),
+    Value("BertModel gradients", 3, visibility="hidden", partial=True,
+          call=model_call("model_gradients", ("ids", "mask", "dOut")),
+          inputs={**model_inputs(SMALL), "dOut": Randn(len(LENGTHS), SEQ, SMALL["hidden_size"])}),
+    Value("sanity check: pretrained MiniLM on real sentences", 10, partial=True, tolerance=COURSE_SANITY,
+          call=Call("pretrained_model", (), {"sentences": SENTENCES}, module=HARNESS, with_modules=True, needs=BERT,
+                    shows=f"BertModel.from_pretrained('bert-base-uncased').forward on {len(SENTENCES)} tokenized "
+                          "sentences, float32, eval mode"),
+          timeout=90, feedback="BertModel.from_pretrained('bert-base-uncased') loads local MiniLM-L6-H384 weights; "
+                               "compared on real tokens with the course's tolerance (atol 1e-5, rtol 1e-3)"),
+
+    # ---- classifier.py
+    Value("classifier: log-probabilities of shape [batch, labels]", 4, partial=True, call=classifier_call("finetune"),
+          timeout=90),
+    Value("classifier: pretrain freezes BERT, trains the head", 2, call=classifier_call("pretrain", num_labels=2),
+          timeout=90),
+
+    # ---- optimizer.py
+    Value("AdamW: the course's optimizer_test.npy", 8, tolerance=COURSE_ALLCLOSE,
+          call=Call("adamw_course_check", (), module=HARNESS, with_modules=True, needs=OPTIMIZER,
+                    shows="the course's optimizer_test.py with your AdamW"),
+          expected_from=lambda ctx, inputs: optimizer_fixture(ctx.data_dir),
+          feedback="the course's optimizer_test.py: Linear(3, 2), 1000 steps, lr 1e-3, weight_decay 1e-4, "
+                   "torch.allclose against optimizer_test.npy"),
+    # Settings where the accepted variants (decay before the update, m_hat/v_hat bias correction)
+    # stay within 1e-5 of the reference and every AdamW mutant is off by 1e-3 or more.
+    Value("AdamW: no weight decay, other betas and eps", 2, tolerance=ADAMW_TOLERANCE,
+          call=trajectory_call(lr=1e-3, betas=(0.8, 0.99), eps=1e-5), inputs=trajectory_inputs()),
+    Value("AdamW: weight decay", 2, tolerance=ADAMW_TOLERANCE,
+          call=trajectory_call(lr=1e-3, weight_decay=0.1), inputs=trajectory_inputs()),
+    Value("AdamW: correct_bias=False", 2, visibility="hidden", tolerance=ADAMW_TOLERANCE,
+          call=trajectory_call(lr=1e-3, correct_bias=False), inputs=trajectory_inputs(40)),
+
+    # ---- prediction files (judged in the parent against the labels in the data directory)
+    Predictions("sst-dev-output.txt", 10, file="sst-dev-output.txt", labels="sst-dev.txt"),
+    Predictions("sst-test-output.txt", 10, file="sst-test-output.txt", labels="sst-test.txt"),
+    Predictions("cfimdb-dev-output.txt", 10, file="cfimdb-dev-output.txt", labels="cfimdb-dev.txt"),
+    Predictions("cfimdb-test-output.txt", 10, file="cfimdb-test-output.txt", labels="cfimdb-test.txt"),
+]

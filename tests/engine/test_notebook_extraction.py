@@ -1,0 +1,56 @@
+"""Notebook submissions become modules of imports, definitions and constants only."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader.notebook import NotebookError, extract_definitions
+
+
+def notebook(*cells: str, markdown: str = "# Part I") -> bytes:
+    return json.dumps({"cells": [{"cell_type": "markdown", "source": markdown}]
+                       + [{"cell_type": "code", "source": c.splitlines(keepends=True)} for c in cells]}).encode()
+
+
+def run(source: str) -> dict:
+    namespace: dict = {}
+    exec(compile(source, "<extracted>", "exec"), namespace)
+    return namespace
+
+
+def test_definitions_and_constants_kept_side_effects_dropped():
+    source, notes = extract_definitions(notebook(
+        "import math\nD_MODEL = 64\nscale: float = 1 / math.sqrt(D_MODEL)\nprint('training...')\n",
+        "def scaled(x):\n    return x * scale\n\nresult = scaled(3)\nraise SystemExit('a cell that would stop the import')\n",
+    ))
+    namespace = run(source)
+    assert namespace["scaled"](2) == pytest.approx(2 / 8)
+    assert "result" not in namespace and "print(" not in source
+    assert notes == []
+
+
+def test_notebook_only_imports_are_dropped_with_a_note():
+    source, notes = extract_definitions(notebook(
+        "from google.colab import drive\nimport matplotlib.pyplot as plt\nimport math, json\n%matplotlib inline\n!pip install x\n"))
+    assert "google" not in source and "matplotlib" not in source
+    assert "import math, json" in source
+    assert len(notes) == 2 and all("notebook-only import" in n for n in notes)
+    run(source)
+
+
+def test_assignments_that_compute_are_not_constants():
+    source, _ = extract_definitions(notebook("import torch\nW = torch.randn(1000, 1000)\nN = 5\nitems = data[0]\nf = lambda x: x\n"))
+    assert "torch.randn" not in source and "data[0]" not in source and "lambda" not in source
+    assert "N = 5" in source
+
+
+def test_syntax_error_cell_skipped_with_its_line():
+    source, notes = extract_definitions(notebook("def ok():\n    return 1\n", "def broken(:\n    pass\n"))
+    assert run(source)["ok"]() == 1
+    assert notes and "code cell 2" in notes[0] and "line 1" in notes[0]
+
+
+def test_not_a_notebook():
+    with pytest.raises(NotebookError):
+        extract_definitions(b"\x89PNG")
