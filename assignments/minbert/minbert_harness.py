@@ -179,8 +179,8 @@ def _bert_hidden_size() -> int:
 
 
 def _classifier_forward(model, input_ids, attention_mask):
-    """The current starter's forward(input_ids, attention_mask), or the 2021 one that also took
-    token_type_ids in the middle."""
+    """The 11-711 starter's forward(input_ids, attention_mask), or that of its 11-747
+    predecessor (spring 2021), which also took token_type_ids in the middle."""
     parameters = list(inspect.signature(model.forward).parameters)
     if "token_type_ids" in parameters:
         return model(input_ids, torch.zeros_like(input_ids), attention_mask)

@@ -139,3 +139,34 @@ def test_data_dir_override_scores_real_test_labels(tmp_path, schema):
     check_honest(graded, schema)
     cfimdb_test = by_name(graded)["cfimdb-test-output.txt"]
     assert cfimdb_test["max_score"] == 10 and "accuracy 0.5" in cfimdb_test["output"], graded.describe()
+
+
+def test_gradescope_package_carries_support_files_and_labels(tmp_path, schema):
+    """The autograder zip grades a minbert submission in Gradescope's layout on its own: the
+    support modules, harness and labels travel inside it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "grader", "package", "minbert", "--out", str(tmp_path / "dist")],
+                   cwd=ROOT, check=True, capture_output=True)
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "dist" / "minbert-autograder.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(root / "source")
+    for needed in ("assignments/minbert/data/optimizer_test.npy", "assignments/minbert/data/sst-dev.txt",
+                   "assignments/minbert/starter/base_bert.py", "assignments/minbert/minbert_harness.py",
+                   "assignments/minbert/sandbox_shims/sklearn/metrics.py", "reference/bert/bert.py"):
+        assert needed in names, needed
+    (root / "results").mkdir()
+    reference_folder(root / "submission")
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root), DLGRADE_PYTHON=sys.executable)
+    env.pop("DLGRADE_DATA_DIR", None)
+    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((root / "results" / "results.json").read_text())
+    schema.check(data)
+    assert all(t["score"] == t["max_score"] for t in data["tests"]), [t["name"] for t in data["tests"]
+                                                                       if t["score"] < t["max_score"]]

@@ -14,11 +14,15 @@ class PretrainedConfig:
     """Stores every keyword argument as an attribute."""
 
     model_type = ""
+    # Generic settings the course's earlier config.py always defined; student code may read them.
+    DEFAULTS = {"output_attentions": False, "output_hidden_states": False, "return_dict": True,
+                "is_decoder": False, "chunk_size_feed_forward": 0, "gradient_checkpointing": False,
+                "use_cache": True, "position_embedding_type": "absolute"}
 
     def __init__(self, **kwargs):
         # The checkpoint this config was read from; from_pretrained fills it in.
         self.name_or_path = str(kwargs.pop("name_or_path", ""))
-        for key, value in kwargs.items():
+        for key, value in {**self.DEFAULTS, **kwargs}.items():
             setattr(self, key, value)
 
     @classmethod

@@ -2,14 +2,33 @@
 
 bert.py and base_bert.py do `from utils import *`, so every public name here (including
 the imported torch, nn, F, math and typing names) reaches them.
+
+The course's earlier utils.py also handed out os, sys, json, copy, tempfile, Path, partial, tqdm
+and get_parameter_dtype this way; students' bert.py files written against it may use them.
 """
+import copy
+import json
 import math
+import os
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm import tqdm
+
+
+def get_parameter_dtype(parameter: nn.Module) -> torch.dtype:
+    """The dtype of a module's first floating-point parameter (float32 when it has none)."""
+    for tensor in parameter.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
 
 
 def get_extended_attention_mask(attention_mask: Tensor, dtype: torch.dtype) -> Tensor:
