@@ -45,7 +45,7 @@ clean:
 # Staff training check of the minbert reference (CPU preset by default; see README).
 TASK ?= sst
 OPTION ?= finetune
-TRAIN_ARGS ?= --quick
+TRAIN_ARGS ?= --quick --out-dir runs/minbert
 
 train-minbert: $(STAMP)
 	$(BIN)/python -m reference.bert.train --task $(TASK) --option $(OPTION) $(TRAIN_ARGS)

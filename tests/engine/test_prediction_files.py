@@ -1,6 +1,7 @@
 """Reading and scoring minbert prediction files (grader/prediction_files.py)."""
 from __future__ import annotations
 
+from grader.assignment import load as load_assignment
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from grader.prediction_files import (
     thresholds_points,
 )
 
-DATA_DIR = Path("/work/shared/data/minbert")
+DATA_DIR = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 
 DATA = """\
 3 ||| It 's a lovely film .

@@ -14,12 +14,13 @@ API difference of their own, so they are not graded separately.
 """
 from __future__ import annotations
 
+from grader.assignment import load as load_assignment
 import pytest
 
 from gradingkit import ROOT, check_honest, run_grader
 
 FIXTURES = ROOT / "tests" / "fixtures" / "minbert_versions"
-DATA = ROOT.parent / "shared" / "data" / "minbert"
+DATA = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 PREDICTION_SUFFIX = "-output.txt"
 
 # The newest starter found (Fall 2023) changed the API beyond what the grader accepts, on purpose:

@@ -3,6 +3,7 @@ Hugging Face transformers as the oracle, random small checkpoints, and the bundl
 
 transformers is imported only here and in the tests, never by the reference or the grader.
 """
+from grader.assignment import load as load_assignment
 import contextlib
 import importlib.util
 import json
@@ -18,7 +19,7 @@ from reference import bert as reference_bert
 # that these tests do not depend on them.
 OWN_FILES = ("base_bert.py", "bert.py", "classifier.py", "config.py", "utils.py")
 STARTER_DIR = reference_bert.STARTER
-DATA_DIR = Path("/work/shared/data/minbert")
+DATA_DIR = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ reference in every other respect.
 """
 from __future__ import annotations
 
+from grader.assignment import load as load_assignment
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from grader.modules import load_module_set
 ROOT = Path(__file__).resolve().parents[3]
 REFERENCE = ROOT / "reference" / "bert" / "optimizer.py"
 STARTER = ROOT / "assignments" / "minbert" / "starter" / "optimizer.py"
-FIXTURE = Path("/work/shared/data/minbert/optimizer_test.npy")
+FIXTURE = load_assignment("minbert").data_dir / "optimizer_test.npy"   # manifest [data] dir, or $DLGRADE_DATA_DIR
 
 needs_fixture = pytest.mark.skipif(not FIXTURE.is_file(), reason=f"course fixture {FIXTURE} missing")
 

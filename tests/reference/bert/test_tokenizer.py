@@ -8,6 +8,7 @@ silently ignored and yields a five-token vocabulary, which is why the oracle is 
 """
 from __future__ import annotations
 
+from grader.assignment import load as load_assignment
 import importlib.util
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ transformers = pytest.importorskip("transformers")
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKENIZER_PY = ROOT / "assignments" / "minbert" / "starter" / "tokenizer.py"
-DATA = Path("/work/shared/data/minbert")
+DATA = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 
 
 def _minilm_dir() -> Path:
