@@ -67,6 +67,12 @@ class Assignment:
         return [c for c in self.cases if getattr(c, "call", None)
                 and module in (c.call.module or self.default_module, *c.call.needs)]
 
+    def case_names_using(self, filename: str) -> set[str]:
+        key = ("case names using", filename)
+        if key not in self.cache:
+            self.cache[key] = {c.name for c in self.cases_using(filename)}
+        return self.cache[key]
+
     def support_sources(self) -> dict[str, bytes]:
         return {name: source.read_bytes() for name, source in self.support_files.items()}
 

@@ -351,9 +351,8 @@ class Predictions(Case):
             lines.append(f"  accuracy not scored: the labels of {self.labels} in {ctx.data_dir} are hidden "
                          "(staff: grade with the real labels via --data-dir)")
             return Verdict(earned, format_points, "\n".join(lines))
-        from grader.prediction_files import thresholds_points
         accuracy_points = self.points - format_points
-        earned += thresholds_points(result.accuracy, reference_accuracy, bands) * accuracy_points
+        earned += prediction_files.thresholds_points(result.accuracy, reference_accuracy, bands) * accuracy_points
         full = max(bands, key=lambda b: b[1])[0] * reference_accuracy
         lines.append(f"  accuracy {result.accuracy:.3f} ({result.n_correct}/{result.n_labels}); the reference "
                      f"reaches {reference_accuracy:.3f}; full points from {full:.3f}")

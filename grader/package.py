@@ -3,6 +3,7 @@ and `dlgrade bundle`: the public student bundle (engine, starter, public golden 
 reference, no expected answers, no mutant patches, which quote reference code)."""
 from __future__ import annotations
 
+import json
 import tomllib
 import zipfile
 from pathlib import Path
@@ -68,7 +69,6 @@ def student_bundle(assignment: Assignment, out_dir: Path | None = None) -> Path:
 
 def tomllib_string(text: str) -> str:
     """A TOML basic string (json's escaping is valid TOML for these characters)."""
-    import json
     encoded = json.dumps(text)
     tomllib.loads(f"x = {encoded}")   # fail loudly rather than write a file the loader rejects
     return encoded

@@ -203,8 +203,6 @@ class GradingContext:
         self.data_dir = assignment.data_dir
         self.process = process
         self.submission = submission
-        self._reference = None
-        self._mutants = None
         self._golden = None
         self._answers = None
 
@@ -268,9 +266,8 @@ class GradingContext:
                 yield name, self.assignment.hints.get(name, name), value
             return
         expected = self.expected(case, inputs)
-        relevant = self.assignment.cases_using
         for mutant, modules in self.mutant_modules():
-            if case not in relevant(mutant.file):
+            if case.name not in self.assignment.case_names_using(mutant.file):
                 continue
             key = ("mutant", case.name, mutant.name, _fingerprint(inputs))
             if key not in self.assignment.cache:
@@ -335,9 +332,9 @@ def choose_mode(assignment: Assignment, requested: str | None) -> str:
 
 
 def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox | None = None,
-          mode: str | None = None, support: dict[str, bytes] | None = None, only: list | None = None) -> Report:
+          mode: str | None = None, only: set[str] | None = None) -> Report:
     """Grade one submission. Start `sandbox` before loading anything secret (the CLI does).
-    `only`: grade just these cases (verify uses it to rerun what a patched file can change)."""
+    `only`: names of the cases to grade (verify reruns just what a patched file can change)."""
     start = time.monotonic()
     mode = choose_mode(assignment, mode)
     report = Report(assignment, mode)
@@ -349,12 +346,12 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
     os.chmod(run_dir, 0o711)
     (run_dir / "private").mkdir(mode=0o700)
     (run_dir / "staging").mkdir(mode=0o700)
-    cases = assignment.cases if only is None else [c for c in assignment.cases if c in only]
+    cases = assignment.cases if only is None else [c for c in assignment.cases if c.name in only]
     modules = sorted({name for c in cases if getattr(c, "call", None)
                       for name in (c.call.module or assignment.default_module, *c.call.needs)})
     # as root, the student runs as a uid of this run's own (see grader/sandbox/uids.py)
     uid_lock = SandboxUid.acquire() if os.geteuid() == 0 else None
-    support = {**assignment.support_sources(), **(support or {})}
+    support = assignment.support_sources()
     shadowed = sorted(set(sub.helpers) & set(support))
     if shadowed:
         report.notes.append(f"not used: your {', '.join(shadowed)} (the grader provides its own copy of the course's support files)")

@@ -91,7 +91,7 @@ def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None
                     files = dict(reference_files)
                     files[patch.file] = patch.apply(files[patch.file])
                     report = grade(assignment, _write(tmp / f"{kind}-{patch.name}", files), sandbox, mode="staff",
-                                   only=assignment.cases_using(patch.file))
+                                   only=assignment.case_names_using(patch.file))
                     found.append((patch, report))
                     if progress:
                         progress(f"{kind} {patch.name}: {report.score:g} / {report.max_score:g}")

@@ -118,7 +118,7 @@ def weights(cfg: dict, module: str) -> BertWeights:
     return BertWeights(tuple(cfg.items()), module)
 
 
-def heads_input(cfg, bs, seq, name):
+def heads_input(cfg, bs, seq):
     return Randn(bs, cfg["num_attention_heads"], seq, cfg["hidden_size"] // cfg["num_attention_heads"])
 
 
@@ -130,8 +130,8 @@ LENGTHS, SEQ = (7, 4, 1), 7
 
 def attention_inputs(cfg, lengths=LENGTHS, seq=SEQ):
     bs = len(lengths)
-    return {"W": weights(cfg, "attention"), "K": heads_input(cfg, bs, seq, "K"), "Q": heads_input(cfg, bs, seq, "Q"),
-            "V": heads_input(cfg, bs, seq, "V"), "mask": Mask(lengths, seq)}
+    return {"W": weights(cfg, "attention"), "K": heads_input(cfg, bs, seq), "Q": heads_input(cfg, bs, seq),
+            "V": heads_input(cfg, bs, seq), "mask": Mask(lengths, seq)}
 
 
 def attention_call(cfg, train=False):

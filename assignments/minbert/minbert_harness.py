@@ -91,7 +91,8 @@ def _build(modules: dict, module: str, name: str, config: dict, weights: dict, t
     return model
 
 
-def _run(train: bool, fn):
+def _run(fn):
+    """The dropout stand-in can always be in place: in eval mode dropout does nothing."""
     with deterministic_dropout():
         return fn()
 
@@ -102,14 +103,14 @@ def self_attention(modules, key, query, value, attention_mask, config, weights, 
     """BertSelfAttention.attention(key, query, value, attention_mask) -> [bs, seq, hidden]."""
     layer = _build(modules, "bert", "BertSelfAttention", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(train, lambda: layer.attention(key, query, value, extended))
+    return _run(lambda: layer.attention(key, query, value, extended))
 
 
 def self_attention_forward(modules, hidden_states, attention_mask, config, weights, train=False):
     """BertSelfAttention.forward(hidden_states, extended mask) -> [bs, seq, hidden]."""
     layer = _build(modules, "bert", "BertSelfAttention", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(train, lambda: layer(hidden_states, extended))
+    return _run(lambda: layer(hidden_states, extended))
 
 
 def add_norm(modules, input, output, config, weights, sublayer="attention", train=False):
@@ -117,20 +118,20 @@ def add_norm(modules, input, output, config, weights, sublayer="attention", trai
     layer = _build(modules, "bert", "BertLayer", config, weights, train)
     parts = {"attention": (layer.attention_dense, layer.attention_dropout, layer.attention_layer_norm),
              "out": (layer.out_dense, layer.out_dropout, layer.out_layer_norm)}[sublayer]
-    return _run(train, lambda: layer.add_norm(input, output, *parts))
+    return _run(lambda: layer.add_norm(input, output, *parts))
 
 
 def layer(modules, hidden_states, attention_mask, config, weights, train=False):
     """BertLayer.forward(hidden_states, extended mask) -> [bs, seq, hidden]."""
     block = _build(modules, "bert", "BertLayer", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(train, lambda: block(hidden_states, extended))
+    return _run(lambda: block(hidden_states, extended))
 
 
 def embed(modules, input_ids, config, weights, train=False):
     """BertModel.embed(input_ids) -> [bs, seq, hidden]."""
     model = _build(modules, "bert", "BertModel", config, weights, train)
-    return _run(train, lambda: model.embed(input_ids))
+    return _run(lambda: model.embed(input_ids))
 
 
 def _zero_padding(outputs: dict, attention_mask: torch.Tensor) -> dict:
