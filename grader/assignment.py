@@ -1,6 +1,7 @@
 """Load an assignment folder: manifest.toml, cases.py, mistakes.py, questions.py, golden/."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -25,7 +26,7 @@ class Assignment:
     files: list[str]                       # what students must submit
     optional_files: list[str]
     notebook_module: str | None
-    case_timeout: float
+    case_timeout: float                    # a case's cap; its timeout follows the reference's time
     total_timeout: float
     memory_mb: int
     reference_files: dict[str, Path]       # student file name -> staff reference source
@@ -36,6 +37,8 @@ class Assignment:
     # labels and fixtures the parent reads (never the child): DLGRADE_DATA_DIR, else the
     # manifest's [data] dir (relative to the repository root); `dlgrade grade --data-dir` wins
     data_dir: Path | None = None
+    # files the parent reads from the data directory ([data] files): checked before grading
+    data_files: list[str] = field(default_factory=list)
     # [predictions] of the manifest: reference accuracies per file and the bands relative to them
     predictions: dict = field(default_factory=dict)
     cases: list = field(default_factory=list)
@@ -48,6 +51,19 @@ class Assignment:
     # mutant name -> hint, for student mode: hints.toml in a student bundle, else the mutants'
     hints: dict = field(default_factory=dict)
     questions: list = field(default_factory=list)
+    timeout_floor: float = 10.0            # a case's timeout: floor + factor x the reference's time
+    timeout_factor: float = 20.0
+
+    @property
+    def staff_salt(self) -> str:
+        """Salts the seeds of staff-mode inputs. Derived from the reference's sources, which never
+        leave the staff: students can neither know the staff inputs nor look their values up."""
+        if "staff salt" not in self.cache:
+            digest = hashlib.sha256()
+            for name, path in sorted(self.reference_files.items()):
+                digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+            self.cache["staff salt"] = digest.hexdigest()[:16]
+        return self.cache["staff salt"]
 
     @property
     def total_points(self) -> float:
@@ -137,10 +153,13 @@ def load(name: str) -> Assignment:
         case_timeout=float(limits.get("case_timeout_s", 30)),
         total_timeout=float(limits.get("total_timeout_s", 540)),
         memory_mb=int(limits.get("memory_mb", 512)),
+        timeout_floor=float(limits.get("case_timeout_floor_s", 10)),
+        timeout_factor=float(limits.get("reference_time_factor", 20)),
         reference_files={k: ROOT / v for k, v in m.get("reference", {}).items()},
         answers_file=m.get("answers_file"),
         support_files=_support_files(path, m.get("sandbox", {}).get("support", [])),
         data_dir=_data_dir(path, m.get("data", {}).get("dir")),
+        data_files=list(m.get("data", {}).get("files", [])),
         predictions=m.get("predictions", {}),
     )
     prefix = f"dlgrade_assignments.{name}"
@@ -148,7 +167,9 @@ def load(name: str) -> Assignment:
         assignment.cases = list(_load_module(path / "cases.py", f"{prefix}.cases").CASES)
     if (path / "questions.py").is_file():
         assignment.questions = list(_load_module(path / "questions.py", f"{prefix}.questions").QUESTIONS)
-        assignment.cases += [Answer(f"answers.toml: {q.id}", q.points, question=q) for q in assignment.questions]
+        answers = assignment.answers_file or "answers.toml"
+        assignment.cases += [Answer(f"{answers}: {q.id}", q.points, question=q, answers_file=answers)
+                             for q in assignment.questions]
     if (path / "mistakes.py").is_file():
         mistakes = _load_module(path / "mistakes.py", f"{prefix}.mistakes")
         assignment.mutants = list(mistakes.MUTANTS)

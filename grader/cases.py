@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from grader import bounded
 from grader.compare import Comparison, Tolerance, compare
 from grader.complexity import growth_exponent
 
@@ -48,8 +49,22 @@ def build_inputs(specs: dict, seed: int) -> dict:
     return {name: spec.build(generator) if hasattr(spec, "build") else spec for name, spec in specs.items()}
 
 
-def case_seed(assignment: str, case_name: str) -> int:
-    return zlib.crc32(f"{assignment}/{case_name}".encode())
+def case_seed(assignment: str, case_name: str, salt: str = "") -> int:
+    """The one seed of a case: its inputs and every generator its call may draw from, on both
+    sides of the trust boundary. `salt` is staff-only in staff mode (see Assignment.staff_salt),
+    so that staff inputs are not the public ones whose expected values students hold."""
+    return zlib.crc32(f"{assignment}/{case_name}{'/' + salt if salt else ''}".encode())
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every global generator a call may draw from: Python's, numpy's and torch's."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 # ---- calls --------------------------------------------------------------------------------
@@ -96,14 +111,13 @@ class Call:
     needs: tuple = ()
     shows: str = ""                  # what the feedback says was called, when not the target itself
 
-    def spec(self, default_module: str, sizes: int | None = None) -> dict:
+    def spec(self, default_module: str) -> dict:
         return {
             "module": self.module or default_module,
             "target": self.target,
             "args": [_encode(In(a) if isinstance(a, str) else a) for a in self.args],
             "kwargs": {k: _encode(v) for k, v in self.kwargs.items()},
             "grad": {"wrt": list(self.grad), "upstream": self.upstream} if self.grad else None,
-            "sizes": sizes,
             "with_modules": self.with_modules,
             "needs": list(self.needs),
         }
@@ -160,14 +174,32 @@ class Case:
         if self.visibility not in VISIBILITIES:
             raise ValueError(f"case {self.name!r}: visibility must be one of {VISIBILITIES}")
 
+    # names of cases that must all pass for this one to count (checked after every case ran)
+    requires: tuple = ()
+
     @property
     def public(self) -> bool:
         return self.visibility == "visible"
+
+    @property
+    def staff_only(self) -> bool:
+        """Graded only where staff data is present (never in a student bundle)."""
+        return False
 
     def failed(self, message: str, **kw) -> Verdict:
         if self.feedback:
             message += f"\n{self.feedback}"
         return Verdict(0.0, self.points, message, **kw)
+
+    def gate(self, verdict: Verdict, verdicts: dict, ctx) -> Verdict:
+        """Zero this case's points unless every case in `requires` passed (where they ran)."""
+        failing = [name for name in self.requires if name in verdicts and verdicts[name].status != "passed"]
+        if not failing or verdict.score == 0:
+            return verdict
+        note = (f"not counted: this check counts only when {', '.join(repr(n) for n in failing)} also "
+                f"pass{'es' if len(failing) == 1 else ''}")
+        return Verdict(0.0, verdict.max_score, f"{verdict.message}\n{note}", status="failed", hint=verdict.hint,
+                       student_output=verdict.student_output, extra=verdict.extra)
 
 
 @dataclass
@@ -176,37 +208,43 @@ class Value(Case):
     inputs: dict = field(default_factory=dict)
     tolerance: Tolerance = Tolerance()
     partial: bool = False            # a multi-part output earns the share of parts that match
-    timeout: float | None = None
+    timeout: float | None = None     # the cap; by default a multiple of the reference's time
     # Judge a quantity derived from the output instead of the output itself (in the parent, on
     # plain tensors), e.g. the Gram matrix of a feature map, whose feature order is free.
+    # `derive_check(expected, actual)` says what is wrong with the output's shape before any
+    # work is done on it (None: fine), so that the parent never derives from a huge tensor.
     derive: Callable | None = None
     derived: str = ""                # what `derive` computes, for the feedback
+    derive_check: Callable | None = None
     # Expected value from a fixture instead of the reference: expected_from(ctx, inputs), e.g. a
     # course's recorded array read from the data directory (both modes).
     expected_from: Callable | None = None
 
     def compare(self, expected, actual, reveal: bool = True, equal_nan: bool = False):
         if self.derive is not None:
+            problem = self.derive_check(expected, actual) if self.derive_check else None
+            if problem:
+                return Comparison(False, 0.0, f"output: {problem}")
             try:
                 expected, actual = self.derive(expected), self.derive(actual)
             except Exception as exc:
                 shape = list(actual.shape) if isinstance(actual, torch.Tensor) else type(actual).__name__
                 return Comparison(False, 0.0, f"output ({shape}): cannot form {self.derived or 'the judged quantity'} "
                                               f"from it ({type(exc).__name__}: {exc})")
-        result = compare(expected, actual, self.tolerance, where=self.derived or "output", reveal=reveal, equal_nan=equal_nan)
-        return result
+        return compare(expected, actual, self.tolerance, where=self.derived or "output", reveal=reveal, equal_nan=equal_nan)
 
     def built_inputs(self, ctx) -> dict:
-        return build_inputs(self.inputs, case_seed(ctx.assignment.name, self.name))
+        return ctx.inputs(self, self.inputs)
 
     def run(self, ctx) -> Verdict:
         inputs = self.built_inputs(ctx)
         called = "called " + self.call.describe(inputs)
+        expected = ctx.expected(self, inputs)
+        timeout = ctx.case_timeout(self, ctx.reference_seconds(self, inputs))
         try:
-            actual, printed = ctx.student_call(self, self.call.spec(ctx.default_module), inputs)
+            actual, printed = ctx.student_call(self, self.call.spec(ctx.default_module), inputs, timeout=timeout)
         except StudentError as exc:
             return self.failed(f"{called}\n{exc}", student_output=getattr(exc, "output", ""))
-        expected = ctx.expected(self, inputs)
         result = self.compare(expected, actual, reveal=self.public)
         if result.ok:
             return Verdict(self.points, self.points, f"{called}\n{result.message}", student_output=printed)
@@ -221,50 +259,101 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return features @ features.transpose(-2, -1)
 
 
+def rows_match(expected: torch.Tensor, actual, max_features: int = 4096) -> str | None:
+    """Before a Gram matrix: the same rows as expected (all dims but the last), a bounded
+    number of features, the same dtype. Any feature count within the bound may be right."""
+    if type(actual) is not torch.Tensor:
+        return f"got {type(actual).__name__}, expected a torch.Tensor [{', '.join(map(str, expected.shape[:-1]))}, F]"
+    if actual.dim() != expected.dim() or actual.shape[:-1] != expected.shape[:-1]:
+        want = ", ".join(map(str, expected.shape[:-1]))
+        return f"shape [{', '.join(map(str, actual.shape))}], expected [{want}, F] (one feature vector per row)"
+    if actual.shape[-1] > max_features:
+        return f"{actual.shape[-1]} features per row, more than the {max_features} the grader accepts"
+    if actual.dtype != expected.dtype:
+        return f"dtype {actual.dtype}, expected {expected.dtype} (keep the inputs' dtype)"
+    return None
+
+
+def _replay_and_judge(traces: list, inputs: list, expected: list | None, sizes: list, tolerance) -> dict:
+    """In a bounded helper: replay each size's trace on our inputs, count, check the output."""
+    from grader.complexity import TraceError, replay
+
+    torch.set_num_threads(1)
+    work, peak, constants, wrong = [], [], [], ""
+    for n, trace, case_inputs, want in zip(sizes, traces, inputs, expected or [None] * len(sizes)):
+        try:
+            output, counter, constant_elements = replay(trace, case_inputs)
+        except TraceError as exc:
+            return {"error": f"at N={n}: {exc}"}
+        if want is not None and not wrong:
+            result = compare(want, output, tolerance, where=f"output at N={n}", reveal=False)
+            if not result.ok:
+                wrong = f"the operations it ran compute a wrong result, so they earn nothing:\n{result.message}"
+        work.append(counter.work)
+        peak.append(counter.peak_bytes)
+        constants.append(constant_elements)
+    return {"work": work, "peak_bytes": peak, "constants": constants, "wrong": wrong}
+
+
 @dataclass
 class Complexity(Case):
-    """Counts the work and largest allocation of a call at several sizes; fits the exponent."""
+    """The work and largest allocation of a call at several sizes, and their growth exponent.
+
+    The worker records the aten operations each call dispatched; the parent replays them on its
+    own inputs under its own counter in a bounded helper (grader/complexity.py), and checks the
+    replayed output against the expected one (staff mode). Nothing the student's process
+    counted or reported is believed."""
     call: Call = None
     inputs_at: Callable[[int], dict] = None
     sizes: tuple = (256, 512, 1024, 2048)
     max_exponent: float = 1.35
+    max_constant_elements: int = 4096
     timeout: float | None = 120.0
+    # recording every operation costs far more than the reference's plain call (and a fresh
+    # worker's first recording sets up torch's dispatch machinery): a floor of its own
+    timeout_floor: float | None = 30.0
     tolerance: Tolerance = Tolerance()
 
-    def _counted_outputs_wrong(self, ctx, inputs: list, outputs) -> str:
-        """Code could detect the counter and take a cheap path only while counted: the counted
-        outputs must be right too (checked where the reference is at hand)."""
-        if ctx.mode != "staff":
-            return ""
-        if not isinstance(outputs, list) or len(outputs) != len(inputs):
-            return "the outputs of the counted calls could not be read"
-        for n, case_inputs, actual in zip(self.sizes, inputs, outputs):
-            result = compare(ctx.expected(self, case_inputs), actual, self.tolerance, where=f"output at N={n}", reveal=False)
-            if not result.ok:
-                return f"while its operations were counted, the call returned a wrong result:\n{result.message}"
-        return ""
-
     def run(self, ctx) -> Verdict:
-        seed = case_seed(ctx.assignment.name, self.name)
-        inputs = [build_inputs(self.inputs_at(n), seed + i) for i, n in enumerate(self.sizes)]
+        inputs = [ctx.inputs(self, self.inputs_at(n), offset=i) for i, n in enumerate(self.sizes)]
         called = f"called {self.call.describe(inputs[0])} for N in {list(self.sizes)}"
-        try:
-            counts, printed = ctx.student_call(self, self.call.spec(ctx.default_module, sizes=len(self.sizes)), inputs)
-            work_exp = growth_exponent(list(self.sizes), counts["work"])
-            mem_exp = growth_exponent(list(self.sizes), counts["peak_bytes"])
-        except StudentError as exc:
-            return self.failed(f"{called}\n{exc}", student_output=getattr(exc, "output", ""))
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            return self.failed(f"{called}\nthe operation counts could not be read")
+        expected = [ctx.expected(self, x) for x in inputs] if ctx.mode == "staff" else None
+        seconds = [ctx.reference_seconds(self, x) for x in inputs]
+        spec = self.call.spec(ctx.default_module)
+        traces, printed = [], ""
+        for n, case_inputs, ref_seconds in zip(self.sizes, inputs, seconds):
+            try:
+                trace, out = ctx.student_call(self, spec, case_inputs, measure="record",
+                                              timeout=ctx.case_timeout(self, ref_seconds))
+            except StudentError as exc:
+                return self.failed(f"{called}\nat N={n}: {exc}", student_output=getattr(exc, "output", ""))
+            traces.append(trace)
+            printed += out
+        judged = ctx.judge(_replay_and_judge, traces, inputs, expected, list(self.sizes), self.tolerance,
+                           what="the recorded operations", timeout=60, memory_mb=1024)
+        if isinstance(judged, bounded.BoundedFailure):
+            return self.failed(f"{called}\nits operations could not be counted: {judged.reason}", student_output=printed)
+        if "error" in judged:
+            return self.failed(f"{called}\n{judged['error']}", student_output=printed)
+        return self._verdict(called, judged, printed)
+
+    def _verdict(self, called: str, counts: dict, printed: str) -> Verdict:
+        sizes = list(self.sizes)
+        work_exp = growth_exponent(sizes, counts["work"])
+        mem_exp = growth_exponent(sizes, counts["peak_bytes"])
         table = "\n".join(
             f"  N={n:>6}: {w:.3g} operations, largest tensor {b / 2**20:.3g} MiB"
-            for n, w, b in zip(self.sizes, counts["work"], counts["peak_bytes"]))
+            for n, w, b in zip(sizes, counts["work"], counts["peak_bytes"]))
         summary = (f"{called}\nwork grows like N^{work_exp:.2f}, largest intermediate like N^{mem_exp:.2f} "
-                   f"(limit N^{self.max_exponent:g})\n{table}")
+                   f"(limit N^{self.max_exponent:g}; counted by replaying the operations your code ran)\n{table}")
         extra = {"work_exponent": round(work_exp, 3), "memory_exponent": round(mem_exp, 3)}
-        wrong = self._counted_outputs_wrong(ctx, inputs, counts.get("outputs"))
-        if wrong:
-            return self.failed(f"{summary}\n{wrong}", student_output=printed, extra=extra)
+        if counts["wrong"]:
+            return self.failed(f"{summary}\n{counts['wrong']}", student_output=printed, extra=extra)
+        if max(counts["constants"]) > self.max_constant_elements:
+            return self.failed(f"{summary}\nit used tensors of up to {max(counts['constants'])} elements that no "
+                               "torch operation in the call produced (computed with numpy, or outside the counted "
+                               "operations): their work cannot be measured; compute with torch operations",
+                               student_output=printed, extra=extra)
         if max(work_exp, mem_exp) <= self.max_exponent:
             return Verdict(self.points, self.points, summary, student_output=printed, extra=extra)
         why = "an N x N intermediate" if mem_exp > 1.5 else "work that grows faster than linearly in N"
@@ -274,7 +363,8 @@ class Complexity(Case):
 @dataclass
 class GpuTiming(Case):
     """Student/reference time ratio on CUDA (median of repeats, CUDA events). Worth 0 points by
-    default: Gradescope has no GPU, so it informs staff runs instead of grading."""
+    default: Gradescope has no GPU, so it informs staff runs instead of grading. The student's
+    times are measured in the worker, so they are reported, never trusted for points."""
     call: Call = None
     inputs_at: Callable[[int], dict] = None
     sizes: tuple = (1024, 4096, 16384)
@@ -283,24 +373,73 @@ class GpuTiming(Case):
 
     def run(self, ctx) -> Verdict:
         if not torch.cuda.is_available():
-            return Verdict(0.0, self.points, "skipped: no CUDA device on this machine; the GPU timing runs only where a GPU is present",
-                           status="passed" if self.points == 0 else "failed", skipped=True)
-        return ctx.gpu_timing(self)
+            return Verdict(0.0, 0.0, "skipped: no CUDA device on this machine; the GPU timing runs only where a "
+                           "GPU is present", status="passed", skipped=True)
+        from grader.sandbox import invoke
+
+        spec = self.call.spec(ctx.default_module)
+        student, reference = [], []
+        for i, n in enumerate(self.sizes):
+            inputs = ctx.inputs(self, self.inputs_at(n), offset=i)
+            try:
+                times, _ = ctx.student_call(self, spec, [inputs], measure="cuda_time", options={"repeats": self.repeats})
+            except StudentError as exc:
+                return self.failed(f"GPU timing failed at N={n}: {exc}")
+            student.append(times[0])
+            if ctx.mode == "staff":
+                reference += invoke.cuda_times(ctx.reference_modules(), spec, [inputs], self.repeats)
+        lines = [f"N={n}: student {s:.3f} ms" + (f", reference {r:.3f} ms, ratio {s / r:.2f}" if r else "")
+                 for n, s, r in zip(self.sizes, student, reference or [None] * len(student))]
+        exponent = growth_exponent(list(self.sizes), student)
+        lines.append(f"student time grows like N^{exponent:.2f} (as reported by the worker)")
+        extra = {"student_ms": student, "reference_ms": reference or None, "time_exponent": round(exponent, 3)}
+        return Verdict(self.points, self.points, "\n".join(lines), extra=extra)
+
+
+def _grade_answer(raw: bytes, questions: list, index: int) -> dict:
+    """In a bounded helper: one question of answers.toml."""
+    from grader.symbolic import grade_answers
+
+    verdict = grade_answers(raw, [questions[index]])[0]
+    return {"correct": verdict.correct, "message": verdict.message}
 
 
 @dataclass
 class Answer(Case):
-    """A symbolic answer from the submission's answers file (see grader/symbolic)."""
+    """A symbolic answer from the submission's answers file (see grader/symbolic), judged in a
+    bounded helper: a pathological expression costs that question, not the run."""
     question: object = None
+    answers_file: str = "answers.toml"
+
+    @property
+    def staff_only(self) -> bool:
+        return True        # the expected answers are staff-only; a student bundle has none
 
     def run(self, ctx) -> Verdict:
-        verdict = ctx.answer_verdict(self.question)
-        if verdict is None:
-            return Verdict(0.0, self.points, "skipped: symbolic answers are checked only by the staff grader",
-                           status="failed", skipped=True)
-        if verdict.correct:
-            return Verdict(self.points, self.points, verdict.message)
-        return self.failed(verdict.message)
+        raw = ctx.submission.files.get(self.answers_file)
+        if raw is None:
+            return self.failed(ctx.tell_once("answers-missing", f"{self.answers_file} is not in the submission, so "
+                                             "no symbolic answer was graded (see the handout for its format)", self,
+                                             f"{self.answers_file} is missing"))
+        import grader.symbolic  # noqa: F401  (imported here, once, not in every helper)
+
+        questions = ctx.assignment.questions
+        judged = ctx.judge(_grade_answer, raw, questions, questions.index(self.question),
+                           what=f"your answer to {self.question.id}", timeout=15)
+        if isinstance(judged, bounded.BoundedFailure):
+            return self.failed(f"{self.question.id}: could not be checked: {judged.reason}; write it in a simpler form")
+        if judged["correct"]:
+            return Verdict(self.points, self.points, judged["message"])
+        return self.failed(judged["message"])
+
+
+def _score_predictions(text: bytes, data: list, name: str) -> dict:
+    """In a bounded helper: read and score one prediction file against the labels."""
+    import dataclasses
+
+    from grader import prediction_files
+
+    return dataclasses.asdict(prediction_files.score(text.decode("utf-8", "replace"), data, name=name))
 
 
 @dataclass
@@ -311,12 +450,24 @@ class Predictions(Case):
     `format_share` of the points is for a file with one well-formed line per example in the
     data's order; the rest is for accuracy, by `bands` of (share of `reference_accuracy`,
     share of those points). Where the labels are hidden (all one class, as the public CFIMDB
-    test file), accuracy is not scored and the case is worth only its format points."""
+    test file), accuracy is not scored and the case is worth only its format points, whether
+    or not the file was submitted. Accuracy points also need code that runs: the manifest's
+    `[predictions] accuracy_requires` ("model-code": at least one case of the files named in
+    `accuracy_code`; "sanity-check": the case named in `sanity_case`); a prediction file is
+    text anyone can write, so on its own it proves only its format."""
     file: str = ""
     labels: str = ""
     reference_accuracy: float = 1.0
     bands: tuple = ((0.95, 1.0), (0.85, 0.5), (0.7, 0.25))
     format_share: float = 0.3
+
+    def _labels(self, ctx):
+        from grader import prediction_files
+
+        key = ("labels", str(ctx.data_dir), self.labels)
+        if key not in ctx.assignment.cache:
+            ctx.assignment.cache[key] = prediction_files.read_data_file(ctx.data_dir / self.labels)
+        return ctx.assignment.cache[key]
 
     def run(self, ctx) -> Verdict:
         from grader import prediction_files
@@ -324,36 +475,62 @@ class Predictions(Case):
         if ctx.data_dir is None:
             return Verdict(0.0, self.points, "internal grader error: no data directory is configured for the labels; "
                            "please tell the course staff", status="failed")
-        data_path = ctx.data_dir / self.labels
+        try:
+            data = self._labels(ctx)
+        except (OSError, ValueError) as exc:
+            return Verdict(0.0, self.points, f"internal grader error: the labels {ctx.data_dir / self.labels} could "
+                           f"not be read ({exc}); please tell the course staff", status="failed")
+        format_points = self.points * self.format_share
+        hidden = len({e.label for e in data}) < 2
+        max_score = format_points if hidden else self.points
         text = ctx.submission.files.get(self.file)
         if text is None:
-            return self.failed(f"{self.file} is not in the submission (run the training script with "
-                               f"--dev_out/--test_out and include its output files)")
-        try:
-            data = prediction_files.read_data_file(data_path)
-        except (OSError, ValueError) as exc:
-            return Verdict(0.0, self.points, f"internal grader error: the labels {data_path} could not be read "
-                           f"({exc}); please tell the course staff", status="failed")
-        result = prediction_files.score(text.decode("utf-8", "replace"), data, name=self.labels)
+            return Verdict(0.0, max_score, f"{self.file} is not in the submission (run the training script with "
+                           f"--dev_out/--test_out and include its output files)" + (f"\n{self.feedback}" if self.feedback else ""))
+        judged = ctx.judge(_score_predictions, text, data, self.labels, what=self.file, timeout=30)
+        if isinstance(judged, bounded.BoundedFailure):
+            return Verdict(0.0, max_score, f"{self.file} could not be scored: {judged.reason}")
+        result = prediction_files.PredictionScore(**judged)
         settings = ctx.assignment.predictions
         reference_accuracy = settings.get("reference_accuracy", {}).get(self.file, self.reference_accuracy)
         bands = tuple(tuple(b) for b in settings.get("bands", self.bands))
-        format_points = self.points * self.format_share
         lines = [f"{self.file}: {result.n_predictions} lines for {result.n_labels} examples"
                  + (f", format {result.format!r}" if result.format else "")]
         lines += [f"  - {problem}" for problem in result.problems]
         if result.accuracy is None:
-            return self.failed("\n".join(lines + ["  not scored: the file could not be matched to the data"]))
+            return Verdict(0.0, max_score, "\n".join(lines + ["  not scored: the file could not be matched to the data"]))
         well_formed = result.alignment == "position"
         earned = format_points if well_formed else format_points / 2
-        hidden = len({e.label for e in data}) < 2
         if hidden:
             lines.append(f"  accuracy not scored: the labels of {self.labels} in {ctx.data_dir} are hidden "
                          "(staff: grade with the real labels via --data-dir)")
-            return Verdict(earned, format_points, "\n".join(lines))
-        accuracy_points = self.points - format_points
-        earned += prediction_files.thresholds_points(result.accuracy, reference_accuracy, bands) * accuracy_points
+            return Verdict(earned, max_score, "\n".join(lines))
+        accuracy_points = prediction_files.thresholds_points(result.accuracy, reference_accuracy, bands) * \
+            (self.points - format_points)
         full = max(bands, key=lambda b: b[1])[0] * reference_accuracy
         lines.append(f"  accuracy {result.accuracy:.3f} ({result.n_correct}/{result.n_labels}); the reference "
                      f"reaches {reference_accuracy:.3f}; full points from {full:.3f}")
-        return Verdict(round(earned, 4), self.points, "\n".join(lines))
+        return Verdict(round(earned + accuracy_points, 4), self.points, "\n".join(lines),
+                       extra={"accuracy_points": round(accuracy_points, 4)})
+
+    def gate(self, verdict: Verdict, verdicts: dict, ctx) -> Verdict:
+        """Accuracy points only where the model code runs (see the class docstring)."""
+        accuracy = verdict.extra.get("accuracy_points", 0.0)
+        if not accuracy:
+            return verdict
+        settings = ctx.assignment.predictions
+        if settings.get("accuracy_requires", "model-code") == "sanity-check":
+            needed = [settings.get("sanity_case", "")]
+            ok = all(verdicts.get(n) is not None and verdicts[n].status == "passed" for n in needed)
+            why = f"the case {needed[0]!r} passes"
+        else:
+            files = settings.get("accuracy_code", [])
+            needed = sorted({n for f in files for n in ctx.assignment.case_names_using(f)} & set(verdicts))
+            ok = not needed or any(verdicts[n].score > 0 for n in needed)
+            why = f"at least one case of {', '.join(files)} earns points"
+        if ok:
+            return verdict
+        return Verdict(round(verdict.score - accuracy, 4), verdict.max_score,
+                       f"{verdict.message}\n  accuracy not counted ({accuracy:g} points): a prediction file is text "
+                       f"anyone can write; its accuracy counts only when {why}",
+                       hint=verdict.hint, student_output=verdict.student_output, extra=verdict.extra)

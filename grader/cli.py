@@ -1,38 +1,123 @@
-"""The `dlgrade` command: thin calls into the library (see each subcommand's module)."""
+"""The `dlgrade` command: thin calls into the library (see each subcommand's module).
+
+Exit codes: 0 done (`grade`: a complete results.json was written, whatever the score), 1 the
+check failed (`verify`, `record --check`) or the grader failed internally, 2 a usage mistake
+caught before any grading (a path that does not exist, a results path that is a directory, a
+data directory without the labels, a folder of several submissions), 130 interrupted.
+"""
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import sys
 from pathlib import Path
 
 # Imported before the sandbox forks, so workers share torch's pages and never re-import it.
 import torch  # noqa: F401
 
+from grader import __version__
 from grader.sandbox.zygote import Sandbox
 
 
-def _load(assignments, args):
+class UsageError(Exception):
+    """A staff or student mistake on the command line: one line, exit 2, nothing graded."""
+
+
+class Progress:
+    """One updating line on a terminal (stderr); nothing when quiet or not a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.enabled = not quiet and sys.stderr.isatty()
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            columns = shutil.get_terminal_size().columns or 80
+            text = text[:max(20, columns - 1)]
+            sys.stderr.write("\r" + text.ljust(self._width))
+            sys.stderr.flush()
+            self._width = len(text)
+
+    def line(self, text: str) -> None:
+        """A line that stays (a mutant's result in verify)."""
+        if self.enabled:
+            self.clear()
+            print(text, file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            sys.stderr.write("\r" + " " * self._width + "\r")
+            sys.stderr.flush()
+            self._width = 0
+
+
+def _load(args):
+    from grader import assignment as assignments
+
     assignment = assignments.load(args.assignment)
     if getattr(args, "data_dir", None):
-        assignment.data_dir = Path(args.data_dir).resolve()
+        data_dir = Path(args.data_dir)
+        if not data_dir.is_dir():
+            raise UsageError(f"--data-dir {args.data_dir}: no such directory")
+        assignment.data_dir = data_dir.resolve()
     return assignment
 
 
+def _check_data(assignment) -> None:
+    """The files the manifest says the parent reads from the data directory must be there."""
+    needed = assignment.data_files
+    if not needed:
+        return
+    if assignment.data_dir is None:
+        raise UsageError(f"{assignment.name} needs a data directory with {', '.join(needed)}: pass --data-dir "
+                         "or set DLGRADE_DATA_DIR")
+    missing = [name for name in needed if not (assignment.data_dir / name).is_file()]
+    if missing:
+        raise UsageError(f"the data directory {assignment.data_dir} lacks {', '.join(missing)} (pass the course's "
+                         "data with --data-dir)")
+
+
+def _check_grade_paths(assignment, args) -> None:
+    from grader.submission import looks_like_several_submissions
+
+    submission = Path(args.submission)
+    if not submission.exists():
+        raise UsageError(f"submission {args.submission}: no such file or directory")
+    several = looks_like_several_submissions(submission, assignment.files)
+    if several:
+        raise UsageError(f"{args.submission} holds {len(several)} submissions ({', '.join(several[:3])}"
+                         f"{', ...' if len(several) > 3 else ''}), not one: grade each folder with `dlgrade grade` "
+                         "(batch grading of a whole class is not available yet)")
+    results = Path(args.results)
+    if results.is_dir():
+        raise UsageError(f"--results {args.results} is a directory; name the file to write, e.g. "
+                         f"{results / 'results.json'}")
+    _check_data(assignment)
+
+
 def _cmd_grade(args, sandbox: Sandbox) -> int:
-    from grader import assignment as assignments
     from grader.results import gradescope_results, summary, write_results
     from grader.runner import grade
 
-    assignment = _load(assignments, args)
+    assignment = _load(args)
+    _check_grade_paths(assignment, args)
+    progress = Progress(args.quiet)
+
+    def on_case(case, verdict, done, total):
+        progress.show(f"grading: {done}/{total} cases done ({case.name})")
+
     try:
-        report = grade(assignment, args.submission, sandbox, mode=args.mode)
+        report = grade(assignment, args.submission, sandbox, mode=args.mode, progress=on_case)
         results = gradescope_results(report)
     except Exception as exc:  # never leave Gradescope without a results.json
+        progress.clear()
         results = {"score": 0.0, "output": f"The autograder failed internally ({type(exc).__name__}: {exc}). "
                                            "Please tell the course staff.", "tests": []}
         write_results(results, args.results)
         print(results["output"], file=sys.stderr)
         return 1
+    progress.clear()
     write_results(results, args.results)
     if not args.quiet:
         print(summary(report))
@@ -41,39 +126,42 @@ def _cmd_grade(args, sandbox: Sandbox) -> int:
 
 
 def _cmd_verify(args, sandbox: Sandbox) -> int:
-    from grader import assignment as assignments
     from grader.verify import verify
 
-    assignment = _load(assignments, args)
-    result = verify(assignment, sandbox)
+    assignment = _load(args)
+    _check_data(assignment)
+    progress = Progress(args.quiet)
+    result = verify(assignment, sandbox, progress=progress.line,
+                    on_case=lambda case, verdict, done, total: progress.show(f"  {done}/{total} cases ({case.name})"))
+    progress.clear()
     print("\n".join(result.lines()))
     return 0 if result.ok else 1
 
 
 def _cmd_record(args, sandbox: Sandbox) -> int:
-    from grader import assignment as assignments
     from grader.record import record
 
-    assignment = assignments.load(args.assignment)
-    golden = record(assignment)
-    print(f"recorded {len(golden)} public cases to {assignment.golden_path}")
-    return 0
+    result = record(_load(args), check=args.check)
+    print(result.message())
+    return result.exit_code
 
 
 def _cmd_package(args, sandbox: Sandbox) -> int:
-    from grader import assignment as assignments
     from grader.package import package
 
-    path = package(assignments.load(args.assignment), Path(args.out) if args.out else None)
+    assignment = _load(args)
+    path = package(assignment, Path(args.out) if args.out else None,
+                   data_dir=assignment.data_dir if args.data_dir else None)
+    for warning in path.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"wrote {path}")
     return 0
 
 
 def _cmd_bundle(args, sandbox: Sandbox) -> int:
-    from grader import assignment as assignments
     from grader.package import student_bundle
 
-    path = student_bundle(assignments.load(args.assignment), Path(args.out) if args.out else None)
+    path = student_bundle(_load(args), Path(args.out) if args.out else None)
     print(f"wrote {path}")
     return 0
 
@@ -87,63 +175,97 @@ def _cmd_list(args, sandbox: Sandbox) -> int:
     return 0
 
 
-DATA_DIR_HELP = ("labels and fixtures the grader reads, e.g. minbert's data files with the real CFIMDB test labels "
-                 "(default: $DLGRADE_DATA_DIR, else the assignment manifest's [data] dir)")
+DATA_DIR_HELP = ("folder of labels and fixtures the grader (never the student's code) reads, e.g. minbert's data "
+                 "files with the real CFIMDB test labels (default: $DLGRADE_DATA_DIR, else the assignment's "
+                 "data/, else the manifest's [data] dir)")
+ASSIGNMENT_HELP = "assignment name (see `dlgrade list`)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlgrade", description="Sandboxed autograder for deep-learning homework.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="dlgrade", description="Sandboxed autograder for deep-learning homework.",
+        epilog="Exit codes: 0 done, 1 check failed or internal error, 2 usage mistake, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"dlgrade {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("grade", help="grade one submission and write Gradescope results.json")
-    p.add_argument("assignment", help="assignment name (see `dlgrade list`)")
-    p.add_argument("submission", help="a .py file, a folder, a .zip or an .ipynb")
+    p = sub.add_parser("grade", help="grade one submission and write Gradescope results.json",
+                       description="Grade one submission: student code runs in a sandbox, the grader compares "
+                                   "its values with the reference (staff mode) or the golden files (student mode) "
+                                   "and writes Gradescope's results.json. Exits 0 whenever results.json was "
+                                   "written, whatever the score.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("submission", help="the submission: a .py file, a folder, a .zip or an .ipynb")
     p.add_argument("--results", default="results.json", help="where to write results.json (default: ./results.json)")
     p.add_argument("--mode", choices=["staff", "student"], default=None,
                    help="staff: expected values from reference/ (all cases); student: golden files, public cases "
-                        "(default: staff when reference/ is present)")
-    p.add_argument("--quiet", action="store_true", help="do not print the summary")
+                        "only (default: staff when reference/ is present)")
+    p.add_argument("--quiet", action="store_true", help="print neither progress nor the summary")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.set_defaults(run=_cmd_grade)
 
-    p = sub.add_parser("verify", help="reference full marks, starter zero, every known mistake caught, "
-                                      "every accepted variant at full marks")
-    p.add_argument("assignment")
+    p = sub.add_parser("verify", help="check the tests: reference full marks, starter zero, every known mistake "
+                                      "caught, every accepted variant at full marks",
+                       description="Grade the reference (must score full marks), the untouched starter (must "
+                                   "score zero), every known mistake (each must lose points) and every accepted "
+                                   "variant (each must keep full marks). Exits 1 if any of these fails.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress, only the final report")
     p.set_defaults(run=_cmd_verify)
 
-    p = sub.add_parser("record", help="rewrite the golden files of the public cases from the reference")
-    p.add_argument("assignment")
+    p = sub.add_parser("record", help="rewrite the golden files of the public cases from the reference",
+                       description="Compute the golden values of the public cases (expected values and known "
+                                   "mistakes' values, on the public inputs) from the reference, and write "
+                                   "assignments/NAME/golden/public.pt if its bytes changed.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if the golden file is stale")
     p.set_defaults(run=_cmd_record)
 
-    p = sub.add_parser("package", help="build the Gradescope autograder zip")
-    p.add_argument("assignment")
+    p = sub.add_parser("package", help="build the Gradescope autograder zip",
+                       description="Build dist/NAME-autograder.zip for Gradescope: setup.sh (installs the "
+                                   "dependencies only), run_autograder, the engine, the reference and the "
+                                   "assignment with its data directory. Warns when the labels packed are hidden.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
     p.add_argument("--out", help="output folder (default: dist/)")
+    p.add_argument("--data-dir", help="labels and fixtures to pack (default: the assignment's data directory)")
     p.set_defaults(run=_cmd_package)
 
     p = sub.add_parser("bundle", help="build the student bundle: public cases with golden values; no reference, "
-                                      "expected answers or mutant patches")
-    p.add_argument("assignment")
+                                      "expected answers, hidden cases or mutant patches",
+                       description="Build dist/NAME-student.zip, with which students grade the public cases "
+                                   "locally (`dlgrade grade NAME SUBMISSION`).")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
     p.add_argument("--out", help="output folder (default: dist/)")
     p.set_defaults(run=_cmd_bundle)
 
-    p = sub.add_parser("list", help="list assignments with their points")
+    p = sub.add_parser("list", help="list assignments with their points",
+                       description="List the assignments with their points, cases and known mistakes.")
     p.set_defaults(run=_cmd_list)
     return parser
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     from grader.assignment import AssignmentError
 
-    # The fork server starts first: before the command line (which names the results path) is
-    # parsed and before any assignment or reference is loaded. It replaces its own copy of argv.
-    with Sandbox.start() as sandbox:
-        args = build_parser().parse_args(argv)
-        try:
-            return args.run(args, sandbox)
-        except AssignmentError as exc:
-            print(f"dlgrade: {exc}", file=sys.stderr)
-            return 2
+    # SIGTERM (a scheduler, `kill`) cleans up like Ctrl-C: run directories, workers, uid files
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        # The fork server starts first: before the command line (which names the results path)
+        # is parsed and before any assignment or reference is loaded. It replaces its own argv.
+        with Sandbox.start() as sandbox:
+            args = build_parser().parse_args(argv)
+            try:
+                return args.run(args, sandbox)
+            except (AssignmentError, UsageError) as exc:
+                print(f"dlgrade: {exc}", file=sys.stderr)
+                return 2
+    except KeyboardInterrupt:
+        print("\ndlgrade: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

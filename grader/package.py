@@ -4,6 +4,7 @@ reference, no expected answers, no mutant patches, which quote reference code)."
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import zipfile
 from pathlib import Path
@@ -15,15 +16,83 @@ SOURCE_DIRS = ("grader", "reference")
 SOURCE_FILES = ("pyproject.toml", "README.md")
 
 
-def _add_tree(archive: zipfile.ZipFile, folder: Path, arc_prefix: str) -> None:
+def _add_tree(archive: zipfile.ZipFile, folder: Path, arc_prefix: str, skip: tuple[str, ...] = ()) -> None:
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+        relative = path.relative_to(folder)
+        if path.is_file() and "__pycache__" not in relative.parts and relative.parts[0] not in skip:
             archive.write(path, f"{arc_prefix}/{path.relative_to(folder).as_posix()}")
 
 
-def package(assignment: Assignment, out_dir: Path | None = None) -> Path:
+class Packaged(type(Path())):
+    """The autograder zip's path, with `warnings`: what staff should know before uploading it
+    (e.g. that the labels packed are the public, hidden ones). Behaves as a plain Path."""
+    warnings: list[str] = []   # set on each result; paths derived from it (.parent) have none
+
+
+def requirements(pyproject: Path | None = None) -> str:
+    """requirements.txt of the autograder: the project's third-party dependencies only (what
+    setup.sh installs). The project itself is never installed: `pip install .` would copy
+    reference/ into site-packages, where the sandbox uid can import it."""
+    with open(pyproject or ROOT / "pyproject.toml", "rb") as f:
+        project = tomllib.load(f)
+    dependencies = project["project"]["dependencies"]
+    alone = set(project.get("tool", {}).get("dlgrade", {}).get("install-without-dependencies", []))
+
+    def line(requirement: str) -> str:
+        name = re.split(r"[=<>!~;\[ ]", requirement, maxsplit=1)[0]
+        return f"{requirement}  # no-deps\n" if name in alone else f"{requirement}\n"
+
+    return ("# third-party dependencies of the grader, from pyproject.toml; setup.sh installs them, and never\n"
+            "# this project itself (grader/ and reference/ run from /autograder/source); lines marked\n"
+            "# no-deps are data packages installed without their own dependencies\n"
+            + "".join(line(d) for d in dependencies))
+
+
+def _label_warnings(assignment: Assignment, data_dir: Path | None) -> list[str]:
+    """Labels the Predictions cases will read from the packed data directory: missing files,
+    and hidden labels (all one class, as the public CFIMDB test file), which score nothing."""
+    from grader import prediction_files
+    from grader.cases import Predictions
+
+    cases = [c for c in assignment.cases if isinstance(c, Predictions)]
+    if not cases:
+        return []
+    if data_dir is None or not data_dir.is_dir():
+        return [f"no data directory packed ({data_dir or 'none configured'}): the prediction-file cases "
+                f"({', '.join(c.file for c in cases)}) will fail; pass the labels with --data-dir"]
+    found = []
+    for labels in dict.fromkeys(c.labels for c in cases):
+        files = ", ".join(c.file for c in cases if c.labels == labels)
+        try:
+            data = prediction_files.read_data_file(data_dir / labels)
+        except (OSError, ValueError) as exc:
+            found.append(f"{labels}: cannot be read from {data_dir} ({exc}); the cases of {files} will fail")
+            continue
+        classes = {e.label for e in data}
+        if len(classes) < 2:
+            found.append(f"{labels} in {data_dir}: all {len(data)} labels are {', '.join(map(str, classes)) or 'empty'} "
+                         f"(the public, hidden labels): the accuracy of {files} will not be scored; "
+                         f"package the real labels with --data-dir")
+    return found
+
+
+def package(assignment: Assignment, out_dir: Path | None = None, data_dir: Path | None = None) -> Packaged:
+    """dist/<name>-autograder.zip: setup.sh, run_autograder, ASSIGNMENT and requirements.txt at its
+    root, beside the source tree (grader/, reference/, assignments/<name>/).
+
+    `data_dir`: the labels and fixtures to pack as assignments/<name>/data (staff pass the real
+    labels here); default: the assignment's own data directory (DLGRADE_DATA_DIR, its data/,
+    or the manifest's [data] dir). The result's `warnings` lists what staff should fix before
+    uploading, e.g. hidden labels (all one class) that would leave an accuracy unscored."""
     out_dir = out_dir or ROOT / "dist"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        if not data_dir.is_dir():
+            raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    elif assignment.data_dir is not None and assignment.data_dir.is_dir():
+        data_dir = assignment.data_dir
+    own_data = assignment.path / "data"
     target = out_dir / f"{assignment.name}-autograder.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for script in ("setup.sh", "run_autograder"):
@@ -31,15 +100,21 @@ def package(assignment: Assignment, out_dir: Path | None = None) -> Path:
             info.external_attr = 0o755 << 16
             archive.writestr(info, (ROOT / "docker" / script).read_bytes())
         archive.writestr("ASSIGNMENT", assignment.name + "\n")
+        archive.writestr("requirements.txt", requirements())
         for name in SOURCE_FILES:
             archive.write(ROOT / name, name)
         for name in SOURCE_DIRS:
             _add_tree(archive, ROOT / name, name)
-        _add_tree(archive, assignment.path, f"assignments/{assignment.name}")
-        # labels and fixtures travel inside the assignment folder, which workers never see
-        if assignment.data_dir and assignment.data_dir.is_dir() and assignment.data_dir != assignment.path / "data":
-            _add_tree(archive, assignment.data_dir, f"assignments/{assignment.name}/data")
-    return target
+        # labels and fixtures travel inside the assignment folder (root-only on Gradescope,
+        # covered in the workers' mount namespace); one data directory only
+        packs_other_data = data_dir is not None and data_dir.resolve() != own_data.resolve()
+        _add_tree(archive, assignment.path, f"assignments/{assignment.name}",
+                  skip=("data",) if packs_other_data else ())
+        if packs_other_data:
+            _add_tree(archive, data_dir, f"assignments/{assignment.name}/data")
+    result = Packaged(target)
+    result.warnings = _label_warnings(assignment, data_dir)
+    return result
 
 
 # what never leaves the staff: expected symbolic answers, mutant patches (they quote the
@@ -49,22 +124,51 @@ STAFF_ONLY = ("questions.py", "mistakes.py", "data", "ANSWERS.md")
 
 def student_bundle(assignment: Assignment, out_dir: Path | None = None) -> Path:
     """dist/<name>-student.zip: `pip install -e .` then `dlgrade grade <name> <submission>`
-    grades the public cases against the golden values, with the named mistake hints."""
+    grades the public cases against the golden values, with the named mistake hints.
+
+    Its cases.py holds the public cases only (generated, see grader/public_cases.py). The built
+    zip is checked before it is returned; one that would leak a hidden case is deleted and the
+    problem raised (BundleError, an AssignmentError: `dlgrade bundle` exits 2 with the message)."""
+    from grader.public_cases import public_source
+
     out_dir = out_dir or ROOT / "dist"
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{assignment.name}-student.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in SOURCE_FILES:
-            archive.write(ROOT / name, name)
-        _add_tree(archive, ROOT / "grader", "grader")
-        prefix = f"assignments/{assignment.name}"
-        for path in sorted(assignment.path.rglob("*")):
-            relative = path.relative_to(assignment.path)
-            if path.is_file() and relative.parts[0] not in STAFF_ONLY and "__pycache__" not in relative.parts:
-                archive.write(path, f"{prefix}/{relative.as_posix()}")
-        hints = "".join(f"{m.name} = {tomllib_string(m.hint)}\n" for m in assignment.mutants)
-        archive.writestr(f"{prefix}/hints.toml", "# what a student sees when an output matches a known mistake\n" + hints)
+    cases = assignment.path / "cases.py"
+    generated = {"cases.py": public_source(cases.read_text())} if cases.is_file() else {}
+    try:
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in SOURCE_FILES:
+                archive.write(ROOT / name, name)
+            _add_tree(archive, ROOT / "grader", "grader")
+            prefix = f"assignments/{assignment.name}"
+            for path in sorted(assignment.path.rglob("*")):
+                relative = path.relative_to(assignment.path)
+                if not path.is_file() or relative.parts[0] in STAFF_ONLY or "__pycache__" in relative.parts:
+                    continue
+                if relative.as_posix() in generated:
+                    archive.writestr(f"{prefix}/{relative.as_posix()}", generated[relative.as_posix()])
+                else:
+                    archive.write(path, f"{prefix}/{relative.as_posix()}")
+            hints = "".join(f"{m.name} = {tomllib_string(m.hint)}\n" for m in assignment.mutants)
+            archive.writestr(f"{prefix}/hints.toml", "# what a student sees when an output matches a known mistake\n" + hints)
+        _check_bundle(assignment, target)
+    except BaseException:
+        target.unlink(missing_ok=True)     # never leave a bundle that failed its checks
+        raise
     return target
+
+
+def _check_bundle(assignment: Assignment, target: Path) -> None:
+    """Checks the zip as built, not the intentions that built it: what students receive."""
+    from grader.public_cases import BundleError, bundle_leaks
+
+    with zipfile.ZipFile(target) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    problems = bundle_leaks(assignment, files)
+    if problems:
+        raise BundleError(f"{assignment.name}: the student bundle would leak hidden cases, so it was not written:\n  "
+                          + "\n  ".join(problems))
 
 
 def tomllib_string(text: str) -> str:

@@ -40,7 +40,11 @@ def gradescope_results(report: Report) -> dict:
         tests.append(test)
     overview = [f"{report.assignment.title}: {report.score:g} / {report.max_score:g} points"]
     if report.mode == "student":
-        overview.append("Graded locally on the public cases only; hidden cases run on Gradescope.")
+        overview.append("Graded locally on the public cases only.")
+    overview += [f"left out: {n}" for n in report.left_out]
+    skipped = [c for c, v in report.results if v.skipped]
+    if skipped:
+        overview.append(f"skipped here (not counted): {', '.join(c.name for c in skipped)}")
     overview += [f"note: {n}" for n in report.notes]
     return {
         "score": round(report.score, 4),
@@ -78,5 +82,6 @@ def summary(report: Report, verbose: bool = True) -> str:
             for line in _case_output(verdict).splitlines()[:12]:
                 lines.append(f"         {line}")
     lines += ["", f"  total: {report.score:.4g} / {report.max_score:g}   ({report.seconds:.1f} s; {report.isolation or 'no worker started'})"]
+    lines += [f"  left out: {n}" for n in report.left_out]
     lines += [f"  note: {n}" for n in report.notes]
     return "\n".join(lines)

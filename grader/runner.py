@@ -1,32 +1,31 @@
 """Grade one submission: the trusted parent's side of a run.
 
 The parent holds the reference (or golden values), the mutants and the scoring; the student's
-code runs in sandbox workers that receive only call specs and inputs.
+code runs in sandbox workers that receive only call specs and inputs (grader/student.py), and
+whatever the parent must parse or judge of the student's own text or data runs in a bounded
+helper (grader/bounded.py).
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from grader import bounded
 from grader import submission as submission_loader
 from grader.assignment import Assignment
-from grader.cases import Case, StudentError, Verdict, case_seed, build_inputs
-from grader.complexity import growth_exponent
+from grader.cases import Case, StudentError, Verdict, build_inputs, case_seed, seed_everything
 from grader.modules import load_module_set
 from grader.paths import staff_paths
 from grader.sandbox import invoke, wire
-from grader.sandbox.isolation import Limits
+from grader.sandbox.cleanup import RunDirectory
 from grader.sandbox.uids import SandboxUid
-from grader.sandbox.zygote import Sandbox, WorkerConfig, WorkerDied, WorkerTimeout
-
+from grader.sandbox.zygote import Sandbox
+from grader.student import StudentProcess, TimeBudget
 
 
 @dataclass
@@ -35,6 +34,7 @@ class Report:
     mode: str                                    # "staff" or "student"
     results: list[tuple[Case, Verdict]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)   # what this mode does not grade, and why
     isolation: str = ""
     seconds: float = 0.0
 
@@ -47,170 +47,56 @@ class Report:
         return sum(v.max_score for _, v in self.results)
 
 
-class StudentProcess:
-    """One live worker at a time; a fresh one (from the zygote) after a timeout or crash."""
-
-    def __init__(self, sandbox: Sandbox, assignment: Assignment, files: dict[str, bytes],
-                 support: dict[str, bytes], helpers: dict[str, bytes], modules: list[str], run_dir: Path,
-                 sandbox_uid: int | None):
-        self.sandbox = sandbox
-        self.sandbox_uid = sandbox_uid
-        self.assignment = assignment
-        self.files = {**helpers, **support, **files}
-        self.modules = modules
-        self.run_dir = run_dir
-        self.hidden = staff_paths() + [str(run_dir / "private")]
-        self.worker = None
-        self.import_failure: str | None = None          # the whole import failed (exit, hang)
-        self.module_failures: dict[str, str] = {}       # module -> why it could not be imported
-        self.import_output = ""
-        self.isolation = ""
-        self.spawned = 0
-
-    def _scratch(self) -> str:
-        scratch = self.run_dir / f"worker{self.spawned}"
-        scratch.mkdir(mode=0o700)
-        for name, data in self.files.items():
-            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            (scratch / name).write_bytes(data)
-        if self.sandbox_uid is not None:
-            for path in [scratch, *scratch.rglob("*")]:
-                os.chown(path, self.sandbox_uid, self.sandbox_uid)
-        return str(scratch)
-
-    def _start(self, timeout: float):
-        self.spawned += 1
-        config = WorkerConfig(
-            scratch=self._scratch(),
-            output_path=str(self.run_dir / "private" / f"worker{self.spawned}.out"),
-            staging=str(self.run_dir / "staging"),
-            hidden_paths=self.hidden,
-            limits=Limits(memory_mb=self.assignment.memory_mb),
-            sandbox_uid=self.sandbox_uid,
-            namespaces=os.environ.get("DLGRADE_NAMESPACES", "1") != "0",
-        )
-        worker = self.sandbox.spawn(config)
-        self.isolation = worker.isolation + _fallback_warnings(worker.isolation, self.hidden)
-        try:
-            reply = worker.request({"op": "import", "modules": self.modules}, timeout)
-        except WorkerTimeout:
-            self.import_failure = f"importing the submission took longer than {timeout:g} s (it is imported once; move long-running code under `if __name__ == '__main__':`)"
-            raise StudentError(self.import_failure)
-        except WorkerDied as exc:
-            self.import_failure = f"the process ended while importing the submission ({exc}); is there a bare exit() or os._exit() at import time?"
-            raise StudentError(self.import_failure)
-        self.module_failures = {}
-        for module, outcome in reply.get("value", {}).items():
-            if not outcome.get("ok"):
-                self.module_failures[module] = _import_failure_message(module, outcome.get("error", {}))
-        self.import_output = worker.student_output()
-        self.worker = worker
-
-    def request(self, message: dict, timeout: float):
-        """Returns (value, printed output) or raises StudentError with a student-facing reason."""
-        if self.import_failure:
-            raise StudentError(self.import_failure)
-        if self.worker is None or not self.worker.alive:
-            self._start(timeout)
-        spec = message.get("spec") or {}
-        for module in spec.get("needs") or [spec.get("module")]:
-            if module in self.module_failures:
-                exc = StudentError(self.module_failures[module])
-                exc.output = self.import_output
-                raise exc
-        try:
-            reply = self.worker.request(message, timeout)
-        except WorkerTimeout:
-            exc = StudentError(f"timed out: no result within {timeout:g} s (the case was stopped; other cases still ran)")
-            exc.output = self.worker.student_output()
-            raise exc
-        except WorkerDied as exc:
-            err = StudentError(f"the process running your code ended unexpectedly: {exc}"
-                               + (" (likely out of memory: the limit is "
-                                  f"{self.assignment.memory_mb} MB)" if "SIGKILL" in str(exc) or "SIGSEGV" in str(exc) else ""))
-            err.output = self.worker.student_output()
-            raise err
-        printed = self.worker.student_output()
-        if not reply["ok"]:
-            error = reply.get("error") or {}
-            tb = error.get("traceback", "") if type(error) is dict else ""
-            exc = StudentError(f"your code raised {str(error.get('message', 'an error'))}" + (f"\n{tb}" if tb else ""))
-            exc.output = printed
-            raise exc
-        return reply.get("value"), printed
-
-    def close(self):
-        if self.worker is not None:
-            self.worker.kill()
-
-
 def _fingerprint(inputs) -> str:
     """Identifies a case's inputs (a complexity case has one set per size) for the cache."""
     return hashlib.sha256(wire.encode(inputs)).hexdigest()
 
 
-def _import_failure_message(module: str, error: dict) -> str:
-    """Why `module` could not be imported, in the student's terms; other files still run."""
-    message = str(error.get("message", "import failed"))
-    if error.get("type") == "ModuleNotFoundError":
-        found = re.search(r"No module named '([^']+)'", message)
-        missing = found.group(1) if found else "?"
-        if missing == module:
-            return f"{module}.py was not found in the submission"
-        return (f"importing {module}.py failed: it imports {missing!r}, which the grading environment does not have "
-                f"(remove that import, or use only torch, numpy and the course's files); the cases of your other files "
-                f"are graded as usual\n{error.get('traceback', '')}").rstrip()
-    return f"importing {module}.py failed: {message}\n{error.get('traceback', '')}".rstrip()
-
-
-def _closed_to_others(path: str) -> str | None:
-    """The first directory on the way to `path` that a stranger cannot enter, if any."""
-    current = os.path.abspath(path)
-    while True:
-        if os.path.isdir(current) and not os.stat(current).st_mode & 0o001:
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
-
-
-def _fallback_warnings(isolation: str, hidden: list[str]) -> str:
-    """Without a mount namespace only file modes stand between the sandbox uid and the staff
-    files, and the Python runtime must be readable to it. Say (in the staff-only isolation
-    record) where either is wrong; run_autograder sets both up on Gradescope."""
-    if "staff-files-hidden" in isolation or "uid " not in isolation:
-        return ""
-    warnings = []
-    exposed = [p for p in hidden if os.path.isdir(p) and os.stat(p).st_mode & 0o005]
-    if exposed:
-        warnings.append(f"readable by the sandbox uid: {', '.join(exposed)}")
-    closed = _closed_to_others(os.path.dirname(os.__file__))
-    if closed:
-        warnings.append(f"the Python runtime is behind {closed}, which the sandbox uid cannot enter: "
-                        "modules that student code imports lazily will fail")
-    return "".join(f"; WARNING: {w}" for w in warnings)
-
-
 class GradingContext:
-    """What cases see: the student's values, the expected ones, and mistake hints."""
+    """What cases see: the student's values, the expected ones, mistake hints, and a bounded
+    helper for judging what the student wrote."""
 
-    def __init__(self, assignment: Assignment, mode: str, process: StudentProcess,
-                 submission: submission_loader.Submission):
+    def __init__(self, assignment: Assignment, mode: str, process: StudentProcess | None,
+                 submission: submission_loader.Submission | None, budget: TimeBudget | None = None,
+                 public_inputs: bool = False):
         self.assignment = assignment
         self.mode = mode
         self.default_module = assignment.default_module
         self.data_dir = assignment.data_dir
         self.process = process
         self.submission = submission
+        self.budget = budget or TimeBudget(assignment.total_timeout)
         self._golden = None
-        self._answers = None
+        self._told: dict[str, str] = {}
+        # staff inputs differ from the public ones, whose expected values students hold (golden
+        # files are recorded on the public inputs: `record` asks for them)
+        self.salt = "" if public_inputs or mode != "staff" else assignment.staff_salt
+
+    def seed(self, case: Case) -> int:
+        return case_seed(self.assignment.name, case.name, self.salt)
+
+    def inputs(self, case: Case, specs: dict, offset: int = 0) -> dict:
+        return build_inputs(specs, self.seed(case) + offset)
 
     # -- student side
-    def student_call(self, case: Case, spec: dict, inputs):
-        timeout = case.timeout or self.assignment.case_timeout
-        return self.process.request({"op": "call", "spec": spec, "inputs": inputs,
-                                     "seed": case_seed(self.assignment.name, case.name)}, timeout)
+    def case_timeout(self, case: Case, reference_seconds: float | None = None) -> float:
+        """A generous multiple of the reference's own time plus a floor, never above the cap."""
+        cap = getattr(case, "timeout", None) or self.assignment.case_timeout
+        if reference_seconds is None:
+            return cap
+        floor = getattr(case, "timeout_floor", None) or self.assignment.timeout_floor
+        return min(cap, floor + self.assignment.timeout_factor * reference_seconds)
+
+    def student_call(self, case: Case, spec: dict, inputs, measure: str = "call", options: dict | None = None,
+                     timeout: float | None = None):
+        request = {"op": "call", "measure": measure, "spec": spec, "inputs": inputs, "options": options or {},
+                   "seed": self.seed(case)}
+        return self.process.request(request, timeout or self.case_timeout(case), case.name)
+
+    def tell_once(self, cause: str, message: str, case: Case, short: str) -> str:
+        """The full message for the first case with this cause; a pointer to it afterwards."""
+        first = self._told.setdefault(cause, case.name)
+        return message if first == case.name else f"{short} (explained in the case {first!r})"
 
     # -- expected values
     def _staff_files(self) -> tuple[dict[str, Path], dict[str, Path]]:
@@ -240,18 +126,29 @@ class GradingContext:
             self._golden = wire.decode(path.read_bytes(), trusted=True) if path.is_file() else {}
         return self._golden
 
-    def expected(self, case: Case, inputs: dict):
+    def _reference(self, case: Case, inputs) -> tuple[object, float]:
+        key = ("expected", case.name, _fingerprint(inputs))
+        if key not in self.assignment.cache:
+            start = time.perf_counter()
+            value = reference_value(self.reference_modules(), case, inputs, self.default_module, self.seed(case))
+            self.assignment.cache[key] = (value, time.perf_counter() - start)
+        return self.assignment.cache[key]
+
+    def expected(self, case: Case, inputs):
         if getattr(case, "expected_from", None) is not None:
             return case.expected_from(self, inputs)
         if self.mode == "staff":
-            key = ("expected", case.name, _fingerprint(inputs))
-            if key not in self.assignment.cache:
-                self.assignment.cache[key] = reference_value(self.reference_modules(), case, inputs, self.default_module)
-            return self.assignment.cache[key]
+            return self._reference(case, inputs)[0]
         entry = self.golden().get(case.name)
         if entry is None:
             raise StudentError("no recorded expected value for this case (staff: run `dlgrade record`)")
         return entry["expected"]
+
+    def reference_seconds(self, case: Case, inputs) -> float | None:
+        """How long the reference took on these inputs (staff mode), for the case's timeout."""
+        if self.mode != "staff" or getattr(case, "expected_from", None) is not None:
+            return None
+        return self._reference(case, inputs)[1]
 
     def mistake_hint(self, case: Case, inputs: dict, actual) -> str:
         for name, hint, value in self._mutant_values(case, inputs):
@@ -272,7 +169,8 @@ class GradingContext:
             key = ("mutant", case.name, mutant.name, _fingerprint(inputs))
             if key not in self.assignment.cache:
                 try:
-                    self.assignment.cache[key] = reference_value(modules, case, inputs, self.default_module)
+                    self.assignment.cache[key] = reference_value(modules, case, inputs, self.default_module,
+                                                                 self.seed(case))
                 except Exception:
                     self.assignment.cache[key] = None
             value = self.assignment.cache[key]
@@ -291,37 +189,16 @@ class GradingContext:
                     shared=self._support_modules())))
         return cache["mutant modules"]
 
-    # -- symbolic answers
-    def answer_verdict(self, question):
-        if self.mode != "staff":
-            return None
-        if self._answers is None:
-            from grader.symbolic import grade_answers
-            raw = self.submission.files.get(self.assignment.answers_file or "", b"")
-            self._answers = {v.question_id: v for v in grade_answers(raw, self.assignment.questions)}
-        return self._answers.get(question.id)
-
-    # -- GPU timing (only reached when CUDA is present)
-    def gpu_timing(self, case) -> Verdict:
-        seed = case_seed(self.assignment.name, case.name)
-        inputs = [build_inputs(case.inputs_at(n), seed + i) for i, n in enumerate(case.sizes)]
-        spec = dict(case.call.spec(self.default_module), cuda_repeats=case.repeats)
-        try:
-            student, _ = self.student_call(case, spec, inputs)
-        except StudentError as exc:
-            return case.failed(f"GPU timing failed: {exc}")
-        reference = invoke.cuda_times(self.reference_modules(), spec, inputs, case.repeats) if self.mode == "staff" else None
-        lines = [f"N={n}: student {s:.3f} ms" + (f", reference {r:.3f} ms, ratio {s / r:.2f}" if reference else "")
-                 for n, s, r in zip(case.sizes, student, reference or [None] * len(student))]
-        exponent = growth_exponent(list(case.sizes), student)
-        lines.append(f"student time grows like N^{exponent:.2f}")
-        extra = {"student_ms": student, "reference_ms": reference, "time_exponent": round(exponent, 3)}
-        return Verdict(case.points, case.points, "\n".join(lines), extra=extra)
+    # -- judging what the student wrote, bounded in time and memory
+    def judge(self, fn, *args, what: str, timeout: float = 20.0, memory_mb: int = 256):
+        """`fn(*args)` in a bounded helper (see grader/bounded.py): its value or a BoundedFailure."""
+        return bounded.run(fn, *args, timeout=self.budget.clip(timeout), memory_mb=memory_mb, what=what)
 
 
-def reference_value(modules: dict, case: Case, inputs: dict, default_module: str):
-    """Run staff code exactly as the student's is run, and normalize it the same way."""
-    torch.manual_seed(case_seed("", case.name))
+def reference_value(modules: dict, case: Case, inputs: dict, default_module: str, seed: int | None = None):
+    """Run staff code exactly as the student's is run (same seed, same call interpreter), and
+    normalize it the same way."""
+    seed_everything(seed if seed is not None else 0)
     return wire.plain(invoke.call(modules, case.call.spec(default_module), inputs))
 
 
@@ -331,55 +208,94 @@ def choose_mode(assignment: Assignment, requested: str | None) -> str:
     return "staff" if assignment.reference_available() else "student"
 
 
+def _left_out(cases: list[Case], why: str) -> str:
+    points = sum(c.points for c in cases)
+    return f"{len(cases)} case(s) worth {points:g} points not graded here: {why}"
+
+
+def _selected(assignment: Assignment, mode: str, only: set[str] | None, report: Report) -> list[Case]:
+    cases = assignment.cases if only is None else [c for c in assignment.cases if c.name in only]
+    if mode == "student":
+        hidden = [c for c in cases if not c.public]
+        staff_only = [c for c in cases if c.public and c.staff_only]
+        if hidden:
+            report.left_out.append(_left_out(hidden, "hidden cases run only on Gradescope"))
+        if staff_only:
+            report.left_out.append(_left_out(staff_only, "checked only by the staff grader (" +
+                                             ", ".join(sorted({type(c).__name__ for c in staff_only})) + ")"))
+        cases = [c for c in cases if c.public and not c.staff_only]
+    return cases
+
+
+def _apply_gates(results: list[tuple[Case, Verdict]], ctx: GradingContext) -> None:
+    """Cases whose points depend on other cases (run after all of them, in any order)."""
+    verdicts = {case.name: verdict for case, verdict in results}
+    for i, (case, verdict) in enumerate(results):
+        results[i] = (case, case.gate(verdict, verdicts, ctx))
+
+
 def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox | None = None,
-          mode: str | None = None, only: set[str] | None = None) -> Report:
+          mode: str | None = None, only: set[str] | None = None, progress=None) -> Report:
     """Grade one submission. Start `sandbox` before loading anything secret (the CLI does).
-    `only`: names of the cases to grade (verify reruns just what a patched file can change)."""
-    start = time.monotonic()
+    `only`: names of the cases to grade (verify reruns just what a patched file can change).
+    `progress(case, verdict, done, total)` is called as each case finishes."""
+    budget = TimeBudget(assignment.total_timeout)
     mode = choose_mode(assignment, mode)
     report = Report(assignment, mode)
-    sub = submission_loader.load(submission_path, assignment.files, assignment.optional_files, assignment.notebook_module)
-    report.notes.extend(sub.notes)
     own_sandbox = sandbox is None
     sandbox = sandbox or Sandbox.start()
-    run_dir = Path(tempfile.mkdtemp(prefix="dlgrade-run-"))
+    run = RunDirectory()
+    run_dir = run.path
     os.chmod(run_dir, 0o711)
     (run_dir / "private").mkdir(mode=0o700)
     (run_dir / "staging").mkdir(mode=0o700)
-    cases = assignment.cases if only is None else [c for c in assignment.cases if c.name in only]
-    modules = sorted({name for c in cases if getattr(c, "call", None)
-                      for name in (c.call.module or assignment.default_module, *c.call.needs)})
     # as root, the student runs as a uid of this run's own (see grader/sandbox/uids.py)
     uid_lock = SandboxUid.acquire() if os.geteuid() == 0 else None
-    support = assignment.support_sources()
-    shadowed = sorted(set(sub.helpers) & set(support))
-    if shadowed:
-        report.notes.append(f"not used: your {', '.join(shadowed)} (the grader provides its own copy of the course's support files)")
-    process = StudentProcess(sandbox, assignment, {k: v for k, v in sub.files.items() if k.endswith(".py")},
-                             support, sub.helpers, modules, run_dir, uid_lock.uid if uid_lock else None)
-    ctx = GradingContext(assignment, mode, process, sub)
+    uid = uid_lock.uid if uid_lock else None
+    process = None
     try:
+        sub = submission_loader.load(submission_path, assignment.files, assignment.optional_files,
+                                     assignment.notebook_module, budget=budget)
+        report.notes.extend(sub.notes)
+        cases = _selected(assignment, mode, only, report)
+        modules = sorted({name for c in cases if getattr(c, "call", None)
+                          for name in (c.call.module or assignment.default_module, *c.call.needs)})
+        support = assignment.support_sources()
+        shadowed = sorted(set(sub.helpers) & set(support))
+        if shadowed:
+            report.notes.append(f"not used: your {', '.join(shadowed)} (the grader provides its own copy of the "
+                                "course's support files)")
+        hidden = staff_paths([assignment.data_dir] if assignment.data_dir else []) + [str(run_dir / "private")]
+        process = StudentProcess(sandbox, {k: v for k, v in sub.files.items() if k.endswith(".py")}, support,
+                                 sub.helpers, modules, run_dir, uid, assignment.memory_mb, hidden, budget)
+        ctx = GradingContext(assignment, mode, process, sub, budget)
         for case in cases:
-            if mode == "student" and not case.public:
-                continue
-            if time.monotonic() - start > assignment.total_timeout:
-                verdict = case.failed(f"not run: the total time limit of {assignment.total_timeout:g} s was reached")
-            else:
-                try:
-                    verdict = case.run(ctx)
-                except StudentError as exc:
-                    verdict = case.failed(str(exc), student_output=getattr(exc, "output", ""))
-                except Exception as exc:  # a grader bug must not cost the student a results.json
-                    verdict = case.failed(f"internal grader error on this case ({type(exc).__name__}: {exc}); "
-                                          "please tell the course staff")
+            verdict = _run_case(case, ctx)
             report.results.append((case, verdict))
+            if progress:
+                progress(case, verdict, len(report.results), len(cases))
+        _apply_gates(report.results, ctx)
     finally:
-        process.close()
+        if process is not None:
+            process.close()
         if uid_lock:
             uid_lock.release()
         if own_sandbox:
             sandbox.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
-    report.isolation = process.isolation
-    report.seconds = time.monotonic() - start
+        run.close()
+    report.isolation = process.isolation if process else ""
+    report.seconds = time.monotonic() - budget.start
     return report
+
+
+def _run_case(case: Case, ctx: GradingContext) -> Verdict:
+    if ctx.budget.spent():
+        return case.failed(ctx.tell_once("budget", f"not run: the total time limit of {ctx.budget.total:g} s was "
+                                         "reached", case, "not run: the total time limit was reached"))
+    try:
+        return case.run(ctx)
+    except StudentError as exc:
+        return case.failed(str(exc), student_output=getattr(exc, "output", ""))
+    except Exception as exc:  # a grader bug must not cost the student a results.json
+        return case.failed(f"internal grader error on this case ({type(exc).__name__}: {exc}); "
+                           "please tell the course staff")

@@ -8,6 +8,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader import bounded
 from grader.notebook import NotebookError, extract_definitions
 
 MAX_FILES = 500
@@ -72,7 +73,57 @@ def _collect_helpers(sub: Submission, candidates: dict[str, bytes], used: dict[s
         sub.notes.append(f"also importable (not graded): {', '.join(sorted(sub.helpers))}")
 
 
-def load(path: str | Path, required: list[str], optional: list[str], notebook_module: str | None) -> Submission:
+def looks_like_several_submissions(path: Path, required: list[str], limit: int = 2000) -> list[str]:
+    """The subfolders of `path` that each hold a required file, when `path` itself (top level)
+    holds none and there are at least two: a class's folders given where one submission was
+    expected. Returns [] otherwise (a single submission, however nested)."""
+    if not path.is_dir():
+        return []
+    names = set(required)
+    try:
+        top = list(path.iterdir())
+    except OSError:
+        return []
+    if any(p.name in names for p in top if p.is_file()):
+        return []
+    holding, seen = [], 0
+    for folder in sorted(p for p in top if p.is_dir() and not p.is_symlink() and p.name not in IGNORED_PARTS):
+        for _, _, files in os.walk(folder):
+            seen += len(files)
+            if names & set(files):
+                holding.append(folder.name)
+                break
+            if seen > limit:
+                return []
+    return holding if len(holding) >= 2 else []
+
+
+def _extract(notebook: bytes) -> list:
+    """In a bounded helper (JSON out): a notebook's definitions and notes, or its error."""
+    try:
+        source, notes = extract_definitions(notebook)
+        return [source, notes, None]
+    except NotebookError as exc:
+        return [None, [], str(exc)]
+
+
+def _notebook_module(notebook: bytes, budget) -> tuple[str | None, list[str], str | None]:
+    timeout = budget.clip(NOTEBOOK_TIMEOUT_S) if budget else NOTEBOOK_TIMEOUT_S
+    result = bounded.run(_extract, notebook, timeout=timeout, memory_mb=NOTEBOOK_MEMORY_MB, what="the notebook")
+    if isinstance(result, bounded.BoundedFailure):
+        return None, [], f"the notebook could not be read: {result.reason}"
+    source, notes, error = result
+    return source, notes, error
+
+
+NOTEBOOK_TIMEOUT_S = 30
+NOTEBOOK_MEMORY_MB = 512
+
+
+def load(path: str | Path, required: list[str], optional: list[str], notebook_module: str | None,
+         budget=None) -> Submission:
+    """Notebooks are read in a bounded helper (grader/bounded.py), within what is left of the
+    run's time `budget` (a student.TimeBudget)."""
     path = Path(path)
     sub = Submission()
     try:
@@ -105,13 +156,13 @@ def load(path: str | Path, required: list[str], optional: list[str], notebook_mo
     if wanted_module and wanted_module in required and wanted_module not in sub.files:
         notebooks = [p for p in by_depth if p.endswith(".ipynb")]
         if notebooks:
-            try:
-                source, notes = extract_definitions(candidates[notebooks[0]])
+            source, notes, error = _notebook_module(candidates[notebooks[0]], budget)
+            if error:
+                sub.notes.append(f"{notebooks[0]}: {error}")
+            else:
                 sub.files[wanted_module] = source.encode()
                 sub.notes.append(f"extracted the imports and definitions of {notebooks[0]} as {wanted_module}")
                 sub.notes.extend(notes)
-            except NotebookError as exc:
-                sub.notes.append(f"{notebooks[0]}: {exc}")
     python_required = [r for r in required if r.endswith(".py") and r not in sub.files]
     loose = [p for p in by_depth if p.endswith(".py") and PurePosixPath(p).name not in sub.files]
     if len(python_required) == 1 and len(loose) == 1:

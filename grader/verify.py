@@ -5,12 +5,12 @@ grader), and every known mistake must lose points somewhere: the mutation score.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignment import Assignment
 from grader.runner import Report, grade
+from grader.sandbox.cleanup import RunDirectory
 from grader.sandbox.zygote import Sandbox
 
 
@@ -70,17 +70,19 @@ def reference_submission(assignment: Assignment) -> dict[str, str]:
     return {name: path.read_text() for name, path in assignment.reference_files.items()}
 
 
-def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None) -> VerifyResult:
+def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None, on_case=None) -> VerifyResult:
+    """`progress(line)` as each graded submission finishes; `on_case(case, verdict, done, total)` as each case does."""
     own = sandbox is None
     sandbox = sandbox or Sandbox.start()
     try:
-        with tempfile.TemporaryDirectory(prefix="dlgrade-verify-") as tmp:
+        with RunDirectory("dlgrade-verify-") as tmp:
             tmp = Path(tmp)
             reference_files = reference_submission(assignment)
-            reference = grade(assignment, _write(tmp / "reference", reference_files), sandbox, mode="staff")
+            reference = grade(assignment, _write(tmp / "reference", reference_files), sandbox, mode="staff",
+                              progress=on_case)
             if progress:
                 progress(f"reference: {reference.score:g} / {reference.max_score:g}")
-            starter = grade(assignment, assignment.starter, sandbox, mode="staff")
+            starter = grade(assignment, assignment.starter, sandbox, mode="staff", progress=on_case)
             if progress:
                 progress(f"starter: {starter.score:g} / {starter.max_score:g}")
             result = VerifyResult(reference, starter)
@@ -91,7 +93,7 @@ def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None
                     files = dict(reference_files)
                     files[patch.file] = patch.apply(files[patch.file])
                     report = grade(assignment, _write(tmp / f"{kind}-{patch.name}", files), sandbox, mode="staff",
-                                   only=assignment.case_names_using(patch.file))
+                                   only=assignment.case_names_using(patch.file), progress=on_case)
                     found.append((patch, report))
                     if progress:
                         progress(f"{kind} {patch.name}: {report.score:g} / {report.max_score:g}")

@@ -4,7 +4,7 @@ Feature maps are judged by their Gram matrix phi(X) phi(X)^T (the kernel values)
 order or grouping of the features is a correct answer. Attention is graded with feature maps
 the grader supplies (Glue), so a wrong feature map does not also fail the attention cases.
 """
-from grader.cases import Call, Complexity, Glue, GpuTiming, In, Randn, Value, gram
+from grader.cases import Call, Complexity, Glue, GpuTiming, In, Randn, Value, gram, rows_match
 
 B, H, N, D, M = 2, 3, 24, 4, 5
 SIGMA2 = 2.0                      # sqrt(D) for D = 4: the softmax temperature, and != 1 on purpose
@@ -20,7 +20,7 @@ def linear_in_n(n):
     return {"Q": Randn(1, n, 8, scale=0.5), "K": Randn(1, n, 8, scale=0.5), "V": Randn(1, n, 8)}
 
 
-GRAM = dict(derive=gram, derived="Gram matrix phi(X) phi(X)^T")
+GRAM = dict(derive=gram, derived="Gram matrix phi(X) phi(X)^T", derive_check=rows_match)
 
 CASES = [
     # softmax attention, the quadratic baseline

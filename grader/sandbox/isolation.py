@@ -179,6 +179,40 @@ def enter_namespaces(isolation: Isolation, hidden_paths: list[str], staging: str
         isolation.refused.append(f"mount namespace ({exc.strerror})")
 
 
+SCRATCH_SPACES = ("/tmp", "/var/tmp", "/dev/shm")
+SCRATCH_SPACE_SIZE = "64m"
+
+
+def private_scratch_space(isolation: Isolation, scratch: str) -> None:
+    """Give the worker its own empty, size-limited /tmp, /var/tmp and /dev/shm.
+
+    Shared ones would let one submission leave files for a later one to run, and memory in
+    /dev/shm outlives every limit. These tmpfs mounts live in the worker's mount namespace and
+    vanish with it. The worker's own directory (under /tmp, usually) is bound back at its path.
+    """
+    if "staff-files-hidden" not in isolation.mechanisms:
+        return
+    try:
+        held = os.open(scratch, os.O_PATH | os.O_DIRECTORY)
+    except OSError as exc:
+        isolation.refused.append(f"private /tmp ({exc.strerror})")
+        return
+    try:
+        covered = []
+        for path in SCRATCH_SPACES:
+            if os.path.isdir(path) and not os.path.islink(path):
+                mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SPACE_SIZE},mode=1777")
+                covered.append(path)
+        if any(scratch == p or scratch.startswith(p + "/") for p in covered):
+            os.makedirs(scratch, mode=0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{held}", scratch, None, MS_BIND)
+        isolation.mechanisms.append("private-tmp")
+    except OSError as exc:
+        isolation.refused.append(f"private /tmp ({exc.strerror})")
+    finally:
+        os.close(held)
+
+
 def mount_private_proc(isolation: Isolation) -> None:
     """In the new PID namespace, a fresh /proc shows only the sandbox's own processes."""
     try:
@@ -194,7 +228,8 @@ def _limit(kind: int, value: int) -> None:
     resource.setrlimit(kind, (value, value))
 
 
-def _vm_data_bytes() -> int:
+def vm_data_bytes() -> int:
+    """What the process has allocated privately (RLIMIT_DATA counts this)."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmData:"):
@@ -208,7 +243,7 @@ def confine(isolation: Isolation, limits: Limits, sandbox_uid: int | None, scrat
     os.chdir(scratch)
     # RLIMIT_DATA (Linux >= 4.7) counts private writable mappings, i.e. what tensors and Python
     # objects allocate; unlike RLIMIT_AS it leaves torch's (or CUDA's) reserved address space alone.
-    _limit(resource.RLIMIT_DATA, _vm_data_bytes() + limits.memory_mb * 1024 * 1024)
+    _limit(resource.RLIMIT_DATA, vm_data_bytes() + limits.memory_mb * 1024 * 1024)
     _limit(resource.RLIMIT_CPU, limits.cpu_seconds)
     _limit(resource.RLIMIT_FSIZE, limits.file_mb * 1024 * 1024)
     _limit(resource.RLIMIT_NOFILE, limits.open_files)
@@ -264,3 +299,54 @@ def reap_descendants(isolation: Isolation) -> None:
             pass
     except ChildProcessError:
         pass
+
+
+def readable_by(uid: int, paths: list[str]) -> list[str]:
+    """Which of `paths` a process running as `uid` could read or list: asked from a child that
+    takes that uid, so that ACLs, group bits and every parent directory are taken into account."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            found = [p for p in paths if os.path.exists(p) and os.access(p, os.R_OK)]
+            os.write(write_fd, "\0".join(found).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return [p for p in data.decode().split("\0") if p]
+
+
+def _closed_to_others(path: str) -> str | None:
+    """The first directory on the way to `path` that a stranger cannot enter, if any."""
+    current = os.path.abspath(path)
+    while True:
+        if os.path.isdir(current) and not os.stat(current).st_mode & 0o001:
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def fallback_warnings(described: str, hidden: list[str], uid: int | None) -> str:
+    """Without a mount namespace only file modes stand between the sandbox uid and the staff
+    files, and the Python runtime must be readable to it. Say (in the staff-only isolation
+    record) where either is wrong; run_autograder sets both up on Gradescope."""
+    if "staff-files-hidden" in described or uid is None or os.geteuid() != 0:
+        return ""
+    warnings = []
+    exposed = readable_by(uid, hidden)
+    if exposed:
+        warnings.append(f"readable by the sandbox uid: {', '.join(exposed)}")
+    closed = _closed_to_others(os.path.dirname(os.__file__))
+    if closed:
+        warnings.append(f"the Python runtime is behind {closed}, which the sandbox uid cannot enter: "
+                        "modules that student code imports lazily will fail")
+    return "".join(f"; WARNING: {w}" for w in warnings)

@@ -4,6 +4,9 @@ Reaping by uid (`kill(-1)` as the sandbox uid, the fallback where there is no PI
 kills every process of that uid on the machine; with a shared uid, one run's cleanup killed
 another run's worker mid-case. Each run therefore holds an exclusive lock on its uid for as
 long as it grades. Locks are `flock`s, released by the kernel if the grader dies.
+
+Taking a uid and giving it back both sweep it (cleanup.sweep_uid): a run killed outright
+leaves its uid's processes and files for the next run that takes the uid to remove.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import fcntl
 import os
 import stat
 import tempfile
+
+from grader.sandbox.cleanup import sweep_uid
 
 BASE_UID = int(os.environ.get("DLGRADE_SANDBOX_UID", "61000"))
 POOL_SIZE = 1000
@@ -49,11 +54,15 @@ class SandboxUid:
             except BlockingIOError:
                 os.close(fd)
                 continue
+            if os.geteuid() == 0:
+                sweep_uid(uid)
             return cls(uid, fd)
         raise UidPoolExhausted(f"all {size} sandbox uids from {base} are in use by other grading runs")
 
     def release(self) -> None:
         if self._fd >= 0:
+            if os.geteuid() == 0:
+                sweep_uid(self.uid)
             os.close(self._fd)
             self._fd = -1
 

@@ -2,12 +2,19 @@
 
 It answers requests from the parent with plain data only. It never receives reference code,
 expected values or hidden-case expectations: a request holds a call spec and its inputs.
+
+Two things serve the parent's time keeping. On SIGUSR2 the worker writes every thread's Python
+stack to a file the parent reads (`faulthandler`), so that a timeout can name the student's
+function that hung. And a request may list functions that hung in earlier cases: entering one
+of them raises `NotRunAgain` at once instead of hanging for a second full timeout.
 """
 from __future__ import annotations
 
+import faulthandler
 import importlib
 import io
 import os
+import signal
 import socket
 import sys
 import time
@@ -15,8 +22,13 @@ import traceback
 
 import torch
 
-from grader.complexity import OperationCounter
-from grader.sandbox import invoke, isolation, wire
+from grader.sandbox import invoke, isolation, measures, wire
+
+STACK_SIGNAL = signal.SIGUSR2
+
+
+class NotRunAgain(BaseException):
+    """A BaseException, so that a student's `except Exception` cannot swallow it."""
 
 
 def _student_traceback(exc: BaseException, scratch: str) -> str:
@@ -33,10 +45,10 @@ def _student_traceback(exc: BaseException, scratch: str) -> str:
 def _error(exc: BaseException, scratch: str) -> dict:
     if isinstance(exc, SystemExit):
         message = f"the submission called sys.exit({exc.code!r})"
-    elif isinstance(exc, wire.UnsupportedValue):
-        return {"ok": False, "error": {"type": "UnsupportedValue", "message": str(exc), "traceback": ""}}
+    elif isinstance(exc, (wire.UnsupportedValue, NotRunAgain)):
+        return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": ""}}
     else:
-        message = f"{type(exc).__name__}: {exc}"
+        message = f"{type(exc).__name__}: {exc}".replace(scratch + os.sep, "")
     return {"ok": False, "error": {"type": type(exc).__name__, "message": message[:2000],
                                     "traceback": _student_traceback(exc, scratch)[-4000:]}}
 
@@ -52,40 +64,66 @@ def _import(names: list[str], scratch: str, modules: dict) -> dict:
     return report
 
 
-def _run(request: dict, modules: dict) -> dict:
-    spec = request["spec"]
+def _line_span(code) -> tuple[int, int]:
+    lines = [line for _, _, line in code.co_lines() if line is not None] or [code.co_firstlineno]
+    return min(lines + [code.co_firstlineno]), max(lines)
+
+
+class _HungFunctions:
+    """A trace hook that stops a call into a function that hung in an earlier case."""
+
+    def __init__(self, hung: list[dict], scratch: str):
+        self.hung = [(os.path.join(scratch, h["file"]), h["function"], h["line"], h) for h in hung]
+        self.spans: dict = {}
+
+    def __call__(self, frame, event, arg):
+        if event != "call":
+            return None
+        code = frame.f_code
+        for filename, function, line, info in self.hung:
+            if code.co_name == function and code.co_filename == filename:
+                if code not in self.spans:
+                    self.spans[code] = _line_span(code)
+                first, last = self.spans[code]
+                if first <= line <= last:
+                    sys.settrace(None)
+                    raise NotRunAgain(f"{info['where']} did not finish within {info['seconds']:g} s in the case "
+                                      f"{info['case']!r}, so it is not run again")
+        return None
+
+
+def _run(request: dict, modules: dict, scratch: str) -> dict:
     torch.manual_seed(request.get("seed", 0))
-    if spec.get("cuda_repeats"):
-        return {"ok": True, "value": invoke.cuda_times(modules, spec, request["inputs"], spec["cuda_repeats"])}
-    if spec.get("sizes"):
-        work, peak, seconds, outputs = [], [], [], []
-        for inputs in request["inputs"]:
-            with OperationCounter() as counter:
-                output, elapsed = invoke.timed_call(modules, spec, inputs)
-            work.append(counter.work)
-            peak.append(counter.peak_bytes)
-            seconds.append(elapsed)
-            # returned so the parent can check that the counted run computed the right thing
-            outputs.append(wire.plain(output))
-        return {"ok": True, "value": {"work": work, "peak_bytes": peak, "seconds": seconds, "outputs": outputs}}
-    result, elapsed = invoke.timed_call(modules, spec, request["inputs"])
-    return {"ok": True, "value": wire.plain(result), "seconds": elapsed}
+    measure = measures.MEASURES[request.get("measure", "call")]
+    hung = request.get("hung") or []
+    if hung:
+        sys.settrace(_HungFunctions(hung, scratch))
+    try:
+        value = measure(modules, request["spec"], request["inputs"], request.get("options") or {})
+    finally:
+        sys.settrace(None)
+    return {"ok": True, "value": value}
 
 
-def serve(sock: socket.socket, out_fd: int, scratch: str, iso: isolation.Isolation) -> None:
+def serve(sock: socket.socket, out_fd: int, stack_fd: int, scratch: str, iso: isolation.Isolation) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out_fd, 1)
     os.dup2(out_fd, 2)
     sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
     sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
+    faulthandler.register(STACK_SIGNAL, file=stack_fd, all_threads=True, chain=False)
     sys.path.insert(0, scratch)
+    # the grader's cached directory listings would let `import reference` find an (empty,
+    # unreadable) namespace package where the staff files used to be visible
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
     torch.set_num_threads(1)
     modules: dict = {}
     wire.send(sock, {"ready": iso.describe()})
     while True:
         try:
-            request = wire.recv(sock, trusted=True)
+            request = wire.recv(sock, max_bytes=1 << 31)
         except wire.WireError:
             os._exit(0)
         start = time.perf_counter()
@@ -93,10 +131,14 @@ def serve(sock: socket.socket, out_fd: int, scratch: str, iso: isolation.Isolati
             if request["op"] == "import":
                 reply = {"ok": True, "value": _import(request["modules"], scratch, modules)}
             else:
-                reply = _run(request, modules)
+                reply = _run(request, modules, scratch)
         except BaseException as exc:
             reply = _error(exc, scratch)
         reply["wall"] = time.perf_counter() - start
+        reply["id"] = request.get("id") if type(request.get("id")) is int else 0
         sys.stdout.flush()
         isolation.reap_descendants(iso)
-        wire.send(sock, reply)
+        try:
+            wire.send(sock, reply)
+        except wire.UnsupportedValue as exc:
+            wire.send(sock, dict(_error(exc, scratch), id=reply["id"]))

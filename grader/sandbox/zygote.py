@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from grader.sandbox import isolation, wire, worker
+from grader.sandbox import cleanup, isolation, wire, worker
 
 _STATUS = struct.Struct(">i")
 
@@ -29,19 +29,29 @@ _STATUS = struct.Struct(">i")
 class WorkerConfig:
     scratch: str                      # the worker's working directory, holding the submission
     output_path: str                  # where the worker's stdout/stderr go (parent reads it)
+    stack_path: str = ""              # where the worker writes its Python stacks on request
     staging: str = ""                 # a private directory for the setup process's mount points
     hidden_paths: list[str] = field(default_factory=list)
     limits: isolation.Limits = field(default_factory=isolation.Limits)
     sandbox_uid: int | None = None    # drop to this uid when running as root
     namespaces: bool = True
+    max_reply_bytes: int = wire.MAX_FRAME_BYTES
 
 
 class WorkerTimeout(Exception):
-    pass
+    """No reply in time; `stack` is the worker's Python stack when it was stopped (if it gave one)."""
+
+    def __init__(self, message: str, stack: str = ""):
+        super().__init__(message)
+        self.stack = stack
 
 
 class WorkerDied(Exception):
     """The worker is gone; the message says how (exit code, signal, garbage on the wire)."""
+
+
+class ReplyRefused(WorkerDied):
+    """The worker sent a frame that breaks the wire format (a hostile or broken child)."""
 
 
 def _close_fds_except(keep: set[int]) -> None:
@@ -53,25 +63,26 @@ def _close_fds_except(keep: set[int]) -> None:
                 pass
 
 
-def _setup_process(config: WorkerConfig, cmd_fd: int, status_fd: int, out_fd: int) -> None:
+def _setup_process(config: WorkerConfig, cmd_fd: int, status_fd: int, out_fd: int, stack_fd: int) -> None:
     """Runs in the zygote's child; never returns."""
     try:
         isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
         iso = isolation.Isolation()
         if config.namespaces:
             isolation.enter_namespaces(iso, config.hidden_paths, config.staging)
+            isolation.private_scratch_space(iso, config.scratch)
         else:
             iso.refused.append("namespaces (disabled by configuration)")
         go_r, go_w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _close_fds_except({cmd_fd, out_fd, go_r})
+            _close_fds_except({cmd_fd, out_fd, stack_fd, go_r})
             if iso.pid_namespace:
                 isolation.mount_private_proc(iso)
             isolation.confine(iso, config.limits, config.sandbox_uid, config.scratch)
             os.read(go_r, 1)  # wait until the parent knows our pid
             os.close(go_r)
-            worker.serve(socket.socket(fileno=cmd_fd), out_fd, config.scratch, iso)
+            worker.serve(socket.socket(fileno=cmd_fd), out_fd, stack_fd, config.scratch, iso)
             os._exit(0)
         os.close(go_r)
         sock = socket.socket(fileno=cmd_fd)
@@ -114,7 +125,7 @@ def _zygote(sock: socket.socket, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 3)
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
         except OSError:
             break
         if not message:
@@ -154,25 +165,64 @@ class Worker:
         self.config = config
         self.isolation = ready
         self._output_offset = 0
+        self._sequence = 0
         self.alive = True
 
     def request(self, message: dict, timeout: float):
-        """Send one request; return the decoded reply or raise WorkerTimeout / WorkerDied."""
+        """Send one request; return the decoded reply or raise WorkerTimeout / WorkerDied.
+
+        Requests are numbered and the worker echoes the number. Student code can write frames of
+        its own on the socket: a reply to an earlier request (the worker's late answer after such
+        a frame was taken for it) is skipped, never taken as the answer to a later one."""
         deadline = time.monotonic() + timeout
+        self._sequence += 1
         try:
-            wire.send(self.sock, message)
-            reply = wire.recv(self.sock, deadline=deadline)
+            wire.send(self.sock, dict(message, id=self._sequence))
+            while True:
+                reply = wire.recv(self.sock, deadline=deadline, max_bytes=self.config.max_reply_bytes)
+                if type(reply) is not dict or type(reply.get("ok")) is not bool or type(reply.get("id")) is not int:
+                    self.kill()
+                    raise ReplyRefused("a reply that is not a grader message")
+                if reply["id"] == self._sequence:
+                    return reply
+                if reply["id"] > self._sequence:
+                    self.kill()
+                    raise ReplyRefused("a reply to a request that was never sent")
         except wire.WireTimeout:
+            stack = self._stack()
             self.kill()
-            raise WorkerTimeout(f"no answer within {timeout:g} s") from None
+            raise WorkerTimeout(f"no answer within {timeout:g} s", stack) from None
+        except wire.WireRefused as exc:
+            self.kill()
+            raise ReplyRefused(str(exc)) from None
         except (wire.WireError, OSError) as exc:
             status = self.kill()
             reason = status or f"sent an unreadable reply ({exc})"
             raise WorkerDied(reason) from None
-        if type(reply) is not dict or type(reply.get("ok")) is not bool:
-            self.kill()
-            raise WorkerDied("sent a reply that is not a grader message")
-        return reply
+
+    def _stack(self, wait: float = 0.5, limit: int = 65536) -> str:
+        """Ask the worker for its Python stacks (faulthandler, see worker.py) before killing it."""
+        if not self.config.stack_path or self.pidfd is None:
+            return ""
+        try:
+            start = os.path.getsize(self.config.stack_path)
+            signal.pidfd_send_signal(self.pidfd, worker.STACK_SIGNAL)
+        except OSError:
+            return ""
+        deadline = time.monotonic() + wait
+        size = start
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            now = os.path.getsize(self.config.stack_path)
+            if now > start and now == size:     # written and no longer growing
+                break
+            size = now
+        try:
+            with open(self.config.stack_path, "rb") as f:
+                f.seek(start)
+                return f.read(limit).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def student_output(self, limit: int = 16384) -> str:
         """Output the worker printed since the last call (capped; never parsed)."""
@@ -204,7 +254,7 @@ class Worker:
             os.close(self.pidfd)
             self.pidfd = None
         if self.config.sandbox_uid is not None and "pid-namespace" not in self.isolation:
-            _kill_uid(self.config.sandbox_uid)
+            cleanup.kill_processes_of(self.config.sandbox_uid)
         self.sock.close()
         status = _read_status(self.status_fd, timeout=5.0)
         os.close(self.status_fd)
@@ -223,18 +273,6 @@ def _read_status(fd: int, timeout: float) -> str | None:
     if len(data) != _STATUS.size:
         return None
     return describe_status(_STATUS.unpack(data)[0])
-
-
-def _kill_uid(uid: int) -> None:
-    """Without a PID namespace, reap detached processes by uid (the uid is the sandbox's alone)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
 
 
 class Sandbox:
@@ -269,13 +307,15 @@ class Sandbox:
         cmd_parent, cmd_child = socket.socketpair()
         status_r, status_w = os.pipe()
         out_fd = os.open(config.output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        stack_fd = os.open(config.stack_path or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            socket.send_fds(self._sock, [pickle.dumps(config)], [cmd_child.fileno(), status_w, out_fd])
+            socket.send_fds(self._sock, [pickle.dumps(config)], [cmd_child.fileno(), status_w, out_fd, stack_fd])
             (setup_pid,) = struct.unpack(">q", self._recv_exact(8))
         finally:
             cmd_child.close()
             os.close(status_w)
             os.close(out_fd)
+            os.close(stack_fd)
         deadline = time.monotonic() + timeout
         try:
             hello = wire.recv(cmd_parent, deadline=deadline)

@@ -3,6 +3,7 @@
 * :mod:`.parse`: :func:`parse_expression` (an ``ast`` whitelist walker; never executes text)
 * :mod:`.equivalence`: :func:`expressions_equivalent`, :func:`big_o_equivalent`,
   :func:`matrix_expressions_equivalent`
+* :mod:`.bigo`: big-O classes (:func:`compare_big_o`), with capped work
 * :mod:`.answers`: the ``answers.toml`` format, :class:`Question`, :func:`grade_answers`
 """
 from .answers import (
@@ -34,6 +35,7 @@ from .parse import (
     BigO,
     FunctionSpec,
     SymbolicParseError,
+    SymbolicShapeError,
     Vector,
     VectorSpace,
     Vocabulary,
@@ -41,6 +43,7 @@ from .parse import (
     matrix_vocabulary_functions,
     names_used,
     parse_expression,
+    shape_text,
 )
 
 __all__ = [
@@ -48,7 +51,7 @@ __all__ = [
     "grade_answers", "load_answers", "register_vocabulary", "render_answers_template",
     "BigOComparison", "BigOError", "SymbolicTimeout", "big_o_equivalent", "big_o_terms",
     "compare_big_o", "expressions_equivalent", "format_monomial", "matrix_expressions_equivalent",
-    "time_limit", "MAX_LENGTH", "BigO", "FunctionSpec", "SymbolicParseError", "Vector",
-    "VectorSpace", "Vocabulary", "format_expression", "matrix_vocabulary_functions", "names_used",
-    "parse_expression",
+    "time_limit", "MAX_LENGTH", "BigO", "FunctionSpec", "SymbolicParseError", "SymbolicShapeError",
+    "Vector", "VectorSpace", "Vocabulary", "format_expression", "matrix_vocabulary_functions",
+    "names_used", "parse_expression", "shape_text",
 ]

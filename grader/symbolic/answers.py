@@ -28,10 +28,11 @@ The text is never executed: see :mod:`grader.symbolic.parse`.
 Grading
 -------
 :func:`grade_answers` returns one :class:`AnswerVerdict` per question, in order, and never
-raises: a TOML syntax error, a missing key, a non-string value or an unreadable expression
-each becomes an incorrect verdict with a message. Messages for wrong answers say why from
-the student's side and never contain the expected answer; ``staff_detail`` may, and must
-not be shown to students.
+raises: a TOML syntax error, a missing key, a non-string value, an unreadable expression,
+an answer of the wrong shape (``wrong shape: ...``, naming the shapes) or a big-O answer
+too complex to compare each becomes an incorrect verdict with a message. Messages for
+wrong answers say why from the student's side and never contain the expected answer;
+``staff_detail`` may, and must not be shown to students.
 """
 from __future__ import annotations
 
@@ -45,19 +46,23 @@ from sympy.matrices.expressions.matexpr import MatrixExpr
 
 from .equivalence import (
     BigOError,
+    SymbolicTimeout,
     big_o_terms,
     compare_big_o,
     expressions_equivalent,
     matrix_expressions_equivalent,
+    time_limit,
 )
 from .parse import (
     BigO,
     SymbolicParseError,
+    SymbolicShapeError,
     Vector,
     Vocabulary,
     format_expression,
     names_used,
     parse_expression,
+    shape_text,
 )
 
 __all__ = [
@@ -75,6 +80,8 @@ __all__ = [
 
 KINDS = ("expression", "big_o", "matrix")
 MAX_FILE_CHARS = 200_000
+#: A backstop only (SIGALRM: main thread only): the big-O comparison caps its own work.
+BIG_O_SECONDS = 10.0
 
 #: Named vocabularies, so that a Question can say ``vocabulary="..."``.
 VOCABULARIES: dict[str, Vocabulary] = {}
@@ -208,6 +215,9 @@ def grade_answer(question: Question, answer: Any = _MISSING, *, unknown_keys: Se
 
     try:
         student = parse_expression(answer, vocab)
+    except SymbolicShapeError as exc:
+        # it was read: saying "could not read" would send the student after a typo
+        return wrong(f"wrong shape: {exc}")
     except SymbolicParseError as exc:
         return wrong(f"could not read your answer: {exc}")
     except Exception as exc:  # noqa: BLE001
@@ -240,11 +250,16 @@ def _judge(question: Question, vocab: Vocabulary, text: str, student, expected, 
             return verdict(False, "internal error: this question is misconfigured (please tell the "
                                   "course staff)", f"expected big-O of {qid!r}: {exc}")
         if isinstance(student, MatrixExpr):
-            return verdict(False, "a cost must be a scalar expression such as O(N*D), not a matrix")
+            return verdict(False, f"wrong shape: your answer is a {shape_text(student.shape)} matrix, "
+                                  "but a cost must be a scalar expression such as O(N*D)")
         try:
-            cmp = compare_big_o(student, expected, vocab.variables)
+            with time_limit(BIG_O_SECONDS):
+                cmp = compare_big_o(student, expected, vocab.variables)
         except BigOError as exc:
             return verdict(False, f"could not compare your answer: {exc}; we read it as: {shown}")
+        except SymbolicTimeout:
+            return verdict(False, "could not compare your answer: too complex to compare (it took too "
+                                  f"long); simplify it; we read it as: {shown}")
         if cmp.equivalent:
             return verdict(True, f"correct ({cmp.student_detail()})", cmp.full_detail())
         return verdict(False, "not the expected asymptotic class: " + cmp.student_detail(),
@@ -253,18 +268,34 @@ def _judge(question: Question, vocab: Vocabulary, text: str, student, expected, 
     if not isinstance(student, MatrixExpr) and student.has(BigO):
         return verdict(False, "O(...) is only for cost questions; write the exact expression")
 
+    mismatch = _shape_mismatch(student, expected)
+    if mismatch:
+        return verdict(False, f"wrong shape: {mismatch}; we read your answer as: {shown}")
     if question.kind == "matrix":
         ok, detail = matrix_expressions_equivalent(student, expected, dims=vocab.matrix_dims)
     else:
-        if isinstance(student, MatrixExpr):
-            return verdict(False, f"your answer is a matrix of shape {tuple(student.shape)}; "
-                                  "a scalar expression is expected")
         ok, detail = expressions_equivalent(student, expected, substitutions=vocab.substitutions)
     if ok:
         return verdict(True, f"correct ({detail})", detail)
     note = _vector_note(vocab, shown, text)
     return verdict(False, f"not equivalent to the expected expression: {detail}. "
                           f"We read your answer as: {shown}{note}", detail)
+
+
+def _shape_mismatch(student, expected) -> str:
+    """Why the student's answer has the wrong kind or shape ("" if it has the right one).
+
+    Names only the shape the answer must have, which the prompt states anyway."""
+    s_shape = tuple(student.shape) if isinstance(student, MatrixExpr) else None
+    e_shape = tuple(expected.shape) if isinstance(expected, MatrixExpr) else None
+    if s_shape == e_shape:
+        return ""
+    if s_shape is None:
+        return f"your answer is a scalar, but a {shape_text(e_shape)} matrix is expected"
+    if e_shape is None:
+        return f"your answer is a {shape_text(s_shape)} matrix, but a scalar is expected"
+    return (f"your answer is a {shape_text(s_shape)} matrix, but a {shape_text(e_shape)} matrix "
+            "is expected")
 
 
 def grade_answers(toml_text: str | bytes, questions: Sequence[Question]) -> list[AnswerVerdict]:

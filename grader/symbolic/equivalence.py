@@ -2,19 +2,16 @@
 
 Three notions, one per answer kind:
 
-* :func:`expressions_equivalent` (scalar expressions): ``simplify(student - expected) == 0``
-  first; if that is inconclusive, a numeric check at several random points (positive
-  rationals for every symbol, fixed seed) can confirm equality only when *all* points agree
-  to 1e-9 relative. Points are evaluated by :func:`grader.symbolic.numeric.evaluate`, a
+* :func:`expressions_equivalent` (scalar expressions): a numeric check at several random
+  points (positive rationals for every symbol, fixed seed) rejects an answer as soon as a
+  point disagrees; otherwise ``simplify(student - expected) == 0`` confirms it, and if that
+  is inconclusive, equality is accepted only when *all* points agree to 1e-9 relative (a
+  nonzero constant difference found by ``simplify`` still rejects). Points are evaluated by :func:`grader.symbolic.numeric.evaluate`, a
   guarded mpmath walk of the tree (never ``lambdify``, which uses ``exec``; and not
   ``subs().evalf()``, which can be made to compute astronomically large numbers in C).
 * :func:`big_o_equivalent` (asymptotic classes, every variable -> infinity independently):
-  the argument of ``O(...)`` is expanded into monomials, coefficients are dropped, and only
-  the dominant monomials are kept: a monomial is dropped when it is dominated, i.e. its
-  exponent vector is <= (componentwise) another's, or more generally <= a convex
-  combination of others' (then it is bounded by their sum by the weighted AM-GM inequality;
-  e.g. N*M is dominated by N^2 + M^2). Two answers are equivalent iff the sets of dominant
-  monomials agree. This is exact for sums of monomials with positive coefficients.
+  the sets of dominant monomials must agree; see :mod:`grader.symbolic.bigo`, which also
+  caps the work (a hostile big-O answer is refused as too complex, never searched).
 * :func:`matrix_expressions_equivalent` (matrix expressions of ``MatrixSymbol`` s): same
   shape, then equal values (to 1e-9 relative, 40 digits) after substituting random
   rational matrices of consistent concrete shapes, at several draws.
@@ -24,20 +21,27 @@ only available in the main thread; elsewhere no limit is applied).
 """
 from __future__ import annotations
 
+import math
 import random
 import signal
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import mpmath
 import sympy
 from sympy.matrices.expressions.matexpr import MatrixExpr
-from sympy.solvers.simplex import InfeasibleLPError, linprog
 
+from .bigo import (  # re-exported: big-O answers are compared in .bigo
+    BigOComparison,
+    BigOError,
+    big_o_equivalent,
+    big_o_terms,
+    compare_big_o,
+    format_monomial,
+)
 from .numeric import NumericError, evaluate
-from .parse import BigO, format_expression
+from .parse import BigO, shape_text  # noqa: F401 - BigO: re-exported for callers
 
 __all__ = [
     "SymbolicTimeout",
@@ -53,7 +57,6 @@ __all__ = [
 ]
 
 DEFAULT_SEED = 182_2024
-MAX_TERMS = 5000
 
 
 class SymbolicTimeout(BaseException):
@@ -125,15 +128,58 @@ def _close(a, b, rel_tol: float) -> bool:
     return bool(abs(a - b) <= rel_tol * max(abs(a), abs(b)))
 
 
+MAX_SIMPLIFY_TERMS = 1000   # estimated monomials of the multiplied-out difference
+MAX_ROOT_DEGREE = 256       # lcm of the exponents' denominators times the largest exponent
+MAX_TRIG_FACTOR = 16        # largest number inside sin/cos (in a product, say)
+
+
 def _costly_to_simplify(expr) -> bool:
     """Skip ``simplify`` on inputs it may expand explosively (the time limit only works in the
-    main thread); the numeric check still decides those."""
+    main thread, and some blow-ups exhaust memory first); the numeric check still decides
+    those. Known explosions: big powers of sums; sigma^(7/11)*sigma^64 (the polynomial tools
+    work in sigma^(1/11), at degree 704); sin(4096*x) (expanded by repeated angle doubling)."""
     if sympy.count_ops(expr) > 400:
         return True
+    denominators, largest = 1, 0
     for node in sympy.preorder_traversal(expr):
-        if node.is_Pow and node.base.is_Add and node.exp.is_number and abs(node.exp) > 12:
+        if node.is_Pow and node.exp.is_number:
+            if node.base.is_Add and abs(node.exp) > 12:
+                return True
+            if node.exp.is_Rational:
+                denominators = min(math.lcm(denominators, int(node.exp.q)), MAX_ROOT_DEGREE + 1)
+                largest = max(largest, abs(node.exp))
+        if isinstance(node, (sympy.sin, sympy.cos)) and _has_large_number(node.args[0]):
             return True
-    return False
+    if denominators * largest > MAX_ROOT_DEGREE:
+        return True
+    return _expanded_size(expr, {}) > MAX_SIMPLIFY_TERMS
+
+
+def _has_large_number(expr) -> bool:
+    return any(abs(r.p) > MAX_TRIG_FACTOR or r.q > MAX_TRIG_FACTOR for r in expr.atoms(sympy.Rational))
+
+
+def _expanded_size(expr, memo: dict) -> int:
+    """An upper estimate of the monomials of ``expr`` multiplied out (``simplify`` expands and
+    cancels: (a + b + c)^12 * (d - e)^11 alone is over a thousand terms, and tens of seconds);
+    capped just above :data:`MAX_SIMPLIFY_TERMS`."""
+    if expr in memo:
+        return memo[expr]
+    cap = MAX_SIMPLIFY_TERMS + 1
+    args = [_expanded_size(a, memo) for a in expr.args]
+    if not args:
+        size = 1
+    elif expr.is_Mul:
+        size = math.prod(args)
+    elif expr.is_Pow and expr.exp.is_Integer:
+        n = min(abs(int(expr.exp)), 64)
+        size = math.comb(args[0] + n - 1, n)  # monomials of degree n in args[0] terms
+    elif expr.is_Pow:
+        size = args[0]
+    else:   # sums, and the arguments of functions, which simplify works on too
+        size = sum(args)
+    memo[expr] = min(size, cap)
+    return memo[expr]
 
 
 def _random_point(symbols: Sequence[sympy.Symbol], rng: random.Random) -> dict:
@@ -167,7 +213,7 @@ def expressions_equivalent(
     """
     for side, expr in (("your answer", student), ("the expected answer", expected)):
         if isinstance(expr, MatrixExpr):
-            return False, f"{side} is a matrix of shape {expr.shape}; a scalar was expected"
+            return False, f"{side} is a {shape_text(expr.shape)} matrix; a scalar was expected"
     subs = dict(substitutions or {})
     s = student.xreplace(subs) if subs else student
     e = expected.xreplace(subs) if subs else expected
@@ -184,10 +230,6 @@ def expressions_equivalent(
         if diff.is_number and diff.is_zero is False:
             return "different"          # a nonzero constant: no point can agree exactly
         return "unknown"
-
-    symbolic_verdict = _run_limited(symbolic, timeout, "unknown")
-    if symbolic_verdict == "equal":
-        return True, "equal by symbolic simplification"
 
     symbols = _sorted_symbols((s.free_symbols | e.free_symbols))
     rng = random.Random(seed)
@@ -209,17 +251,23 @@ def expressions_equivalent(
                 return ("differs", point, sv)
         return ("equal", None, None)
 
+    # The numeric check first: it is cheap and bounded, and it settles most wrong answers.
+    # simplify, which no time limit bounds outside the main thread (nested trigonometry can
+    # take minutes), then only runs for answers that could be right.
     outcome = _run_limited(numeric, timeout, ("timeout", None, None))
     verdict, point, value = outcome
+    if verdict == "differs":
+        where = ", ".join(f"{sym}={_short(val)}" for sym, val in point.items()) or "no variables"
+        return False, f"at {where} your answer evaluates to {_short(value)}, a different value"
+    symbolic_verdict = _run_limited(symbolic, timeout, "unknown")
+    if symbolic_verdict == "equal":
+        return True, "equal by symbolic simplification"
     if verdict == "equal" and symbolic_verdict == "different":
         where = ", ".join(f"{sym}={_short(val)}" for sym, val in point_items(points[0])) or "no variables"
         return False, (f"at {where} your answer evaluates to {_short(evaluate(s, points[0]))}, "
                        "a (slightly) different value")
     if verdict == "equal":
         return True, f"equal at {len(points)} random points (symbolic simplification inconclusive)"
-    if verdict == "differs":
-        where = ", ".join(f"{sym}={_short(val)}" for sym, val in point.items()) or "no variables"
-        return False, f"at {where} your answer evaluates to {_short(value)}, a different value"
     if verdict == "undefined":
         where = ", ".join(f"{sym}={_short(val)}" for sym, val in point.items())
         if value is None:
@@ -229,10 +277,6 @@ def expressions_equivalent(
 
 
 # ------------------------------------------------------------------ matrix answers
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(str(x) for x in shape) + ")"
 
 
 def matrix_expressions_equivalent(
@@ -254,14 +298,13 @@ def matrix_expressions_equivalent(
     s_is, e_is = isinstance(student, MatrixExpr), isinstance(expected, MatrixExpr)
     if not s_is:
         if e_is:
-            return False, (f"your answer is a scalar, but a matrix of shape "
-                           f"{_shape_text(expected.shape)} was expected")
+            return False, f"your answer is a scalar, but a {shape_text(expected.shape)} matrix was expected"
         return expressions_equivalent(student, expected, seed=seed, timeout=timeout)
     if not e_is:
-        return False, f"your answer is a matrix of shape {_shape_text(student.shape)}; a scalar was expected"
+        return False, f"your answer is a {shape_text(student.shape)} matrix, but a scalar was expected"
     if student.shape != expected.shape:
-        return False, (f"your answer has shape {_shape_text(student.shape)}, but the answer must "
-                       f"have shape {_shape_text(expected.shape)}")
+        return False, (f"your answer is a {shape_text(student.shape)} matrix, but the answer must be "
+                       f"a {shape_text(expected.shape)} matrix")
     if student == expected:
         return True, "identical to the expected expression"
 
@@ -318,227 +361,3 @@ def matrix_expressions_equivalent(
     if result is None:
         return False, "could not confirm equivalence (evaluation failed or ran out of time)"
     return False, "differs from the expected expression for random matrices of the right shapes"
-
-
-# ------------------------------------------------------------------------- big-O
-
-
-class BigOError(ValueError):
-    """A big-O answer outside what can be compared; the message is meant for students."""
-
-
-Key = tuple  # exponent vector, one Rational per variable
-
-
-def _order_variables(exprs, variables: Sequence[sympy.Symbol] | None) -> list:
-    free = set()
-    for e in exprs:
-        free |= e.free_symbols
-    ordered = [v for v in (variables or []) if v in free]
-    ordered += sorted((v for v in free if v not in ordered), key=str)
-    return ordered
-
-
-def _merge(a: dict, b: dict, sign=1) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = out.get(k, 0) + sign * v
-    return {k: v for k, v in out.items() if v != 0}
-
-
-def _multiply(a: dict, b: dict) -> dict:
-    if len(a) * len(b) > MAX_TERMS:
-        raise BigOError("the expression is too large to expand")
-    out: dict = {}
-    for ka, va in a.items():
-        for kb, vb in b.items():
-            k = tuple(x + y for x, y in zip(ka, kb))
-            out[k] = out.get(k, 0) + va * vb
-    return {k: v for k, v in out.items() if v != 0}
-
-
-def _terms(expr, index: dict, names: str) -> dict:
-    """Expand ``expr`` into ``{exponent vector: coefficient}`` (fractional exponents allowed)."""
-    n = len(index)
-    zero = tuple(sympy.Integer(0) for _ in range(n))
-    if isinstance(expr, BigO):
-        return _terms(expr.args[0], index, names)
-    if expr.is_number:
-        if expr == 0:
-            return {}
-        if expr.is_extended_real is not True or expr.is_finite is False:
-            raise BigOError(f"the constant {format_expression(expr)} is not a finite real number")
-        return {zero: expr}
-    if expr in index:
-        k = list(zero)
-        k[index[expr]] = sympy.Integer(1)
-        return {tuple(k): sympy.Integer(1)}
-    if expr.is_Add:
-        out: dict = {}
-        for arg in expr.args:
-            out = _merge(out, _terms(arg, index, names))
-            if len(out) > MAX_TERMS:
-                raise BigOError("the expression is too large to expand")
-        return out
-    if expr.is_Mul:
-        out = {zero: sympy.Integer(1)}
-        for arg in expr.args:
-            out = _multiply(out, _terms(arg, index, names))
-        return out
-    if expr.is_Pow:
-        base, exponent = expr.args
-        if not exponent.is_number:
-            raise BigOError(f"exponential growth ({format_expression(expr)}) cannot be compared here; "
-                            f"answers are polynomials in {names}")
-        exponent = sympy.nsimplify(exponent) if isinstance(exponent, sympy.Float) else exponent
-        if not isinstance(exponent, sympy.Rational):
-            raise BigOError(f"the exponent {format_expression(exponent)} must be a rational number")
-        bt = _terms(base, index, names)
-        if not bt:
-            return {}
-        if exponent.is_Integer and exponent >= 0:
-            result = {zero: sympy.Integer(1)}
-            for _ in range(int(exponent)):
-                result = _multiply(result, bt)
-            return result
-        if len(bt) == 1:
-            (k, c), = bt.items()
-            if c < 0 and not exponent.is_Integer:
-                raise BigOError(f"{format_expression(expr)} is not a real number for large sizes")
-            return {tuple(x * exponent for x in k): c ** exponent}
-        if exponent > 0 and all(c > 0 for c in bt.values()):
-            # (m_1 + ... + m_r)^p is of the order of m_1^p + ... + m_r^p for p > 0
-            return {tuple(x * exponent for x in k): sympy.Integer(1) for k in _dominant(bt)}
-        raise BigOError(f"{format_expression(expr)}: negative or fractional powers of sums cannot be "
-                        "compared; write the answer as a sum of products of powers")
-    fname = getattr(getattr(expr, "func", None), "__name__", type(expr).__name__)
-    raise BigOError(f"{fname}(...) cannot be compared here: big-O answers must be sums of products "
-                    f"of powers of {names}")
-
-
-def _weakly_below(p: Key, q: Key) -> bool:
-    return all(x <= y for x, y in zip(p, q))
-
-
-def _hull_dominates(points: Sequence[Key], p: Key) -> bool:
-    """Is ``p`` <= (componentwise) some convex combination of ``points``?"""
-    if not points:
-        return False
-    if any(_weakly_below(p, q) for q in points):
-        return True
-    if len(points) < 2:
-        return False
-    k = len(points)
-    dims = len(p)
-    A = [[-points[i][j] for i in range(k)] for j in range(dims)]
-    b = [-p[j] for j in range(dims)]
-    try:
-        linprog([0] * k, A=A, b=b, A_eq=[[1] * k], b_eq=[1])
-    except InfeasibleLPError:
-        return False
-    return True
-
-
-def _dominant(terms: dict) -> list[Key]:
-    points = list(terms)
-    maximal = [p for p in points if not any(q != p and _weakly_below(p, q) for q in points)]
-    return [p for p in maximal if not _hull_dominates([q for q in maximal if q != p], p)]
-
-
-def format_monomial(key: Key, variables: Sequence[sympy.Symbol]) -> str:
-    """``(1, 2, 0)`` over (N, D, M) -> ``N*D^2``; the zero vector -> ``1``."""
-    parts = []
-    for var, power in zip(variables, key):
-        if power == 0:
-            continue
-        if power == 1:
-            parts.append(str(var))
-        elif isinstance(power, sympy.Integer) or (isinstance(power, sympy.Rational) and power.q == 1):
-            parts.append(f"{var}^{power}")
-        else:
-            parts.append(f"{var}^({power})")
-    return "*".join(parts) if parts else "1"
-
-
-def _analyse(expr, variables: list) -> list[Key]:
-    index = {v: i for i, v in enumerate(variables)}
-    names = ", ".join(str(v) for v in variables) or "the sizes"
-    terms = _terms(expr, index, names)
-    if not terms:
-        raise BigOError("the expression is 0")
-    dominant = _dominant(terms)
-    negative = [k for k in dominant if terms.get(k, 1) < 0]
-    if negative:
-        raise BigOError("the expression becomes negative for large sizes (its term "
-                        f"{format_monomial(negative[0], variables)} has a negative coefficient)")
-    return sorted(dominant, key=lambda k: (-sum(k), [-x for x in k]))
-
-
-def big_o_terms(expr: sympy.Expr, variables: Sequence[sympy.Symbol] | None = None) -> list[sympy.Expr]:
-    """The dominant monomials of a big-O expression (coefficients dropped), largest first."""
-    ordered = _order_variables([expr], variables)
-    keys = _analyse(expr, ordered)
-    return [sympy.Mul(*[v**p for v, p in zip(ordered, k)]) for k in keys]
-
-
-@dataclass
-class BigOComparison:
-    """The result of comparing two big-O answers (monomials as display strings)."""
-
-    equivalent: bool
-    student_terms: list[str]
-    expected_terms: list[str]
-    grows_faster: list[str] = field(default_factory=list)   # student terms the expected class does not bound
-    misses: int = 0                                           # expected terms the student's class does not bound
-
-    def student_detail(self) -> str:
-        """Student-safe diagnostics: names only the student's own terms."""
-        parts = [f"your answer grows like {' + '.join(self.student_terms)}"]
-        if not self.equivalent:
-            if self.grows_faster:
-                verb = "grows" if len(self.grows_faster) == 1 else "grow"
-                parts.append(f"{' and '.join(self.grows_faster)} {verb} faster than the expected cost")
-            if self.misses:
-                parts.append("a dominant term of the expected cost is missing (your answer grows "
-                             "more slowly when some size goes to infinity)")
-        return "; ".join(parts)
-
-    def full_detail(self) -> str:
-        """Both sides (reveals the expected terms: staff only)."""
-        verb = "equivalent" if self.equivalent else "not equivalent"
-        return (f"{verb}: your answer grows like {', '.join(self.student_terms)}; "
-                f"expected terms {', '.join(self.expected_terms)}")
-
-
-def compare_big_o(student: sympy.Expr, expected: sympy.Expr,
-                  variables: Sequence[sympy.Symbol] | None = None) -> BigOComparison:
-    """Compare asymptotic classes, every variable -> infinity independently.
-
-    Raises :class:`BigOError` (student-readable) when either side cannot be analysed.
-    """
-    ordered = _order_variables([student, expected], variables)
-    s_keys = _analyse(student, ordered)
-    e_keys = _analyse(expected, ordered)
-    grows_faster = [k for k in s_keys if not _hull_dominates(e_keys, k)]
-    misses = [k for k in e_keys if not _hull_dominates(s_keys, k)]
-    return BigOComparison(
-        equivalent=set(s_keys) == set(e_keys),
-        student_terms=[format_monomial(k, ordered) for k in s_keys],
-        expected_terms=[format_monomial(k, ordered) for k in e_keys],
-        grows_faster=[format_monomial(k, ordered) for k in grows_faster],
-        misses=len(misses),
-    )
-
-
-def big_o_equivalent(student: sympy.Expr, expected: sympy.Expr,
-                     variables: Sequence[sympy.Symbol] | None = None) -> tuple[bool, str]:
-    """Same asymptotic class? The detail names the dominant terms of both sides, e.g.
-    ``your answer grows like N^2*D; expected terms N*D_random*D, N*D_random*M``."""
-    try:
-        cmp = compare_big_o(student, expected, variables)
-    except BigOError as exc:
-        return False, str(exc)
-    if cmp.equivalent:
-        return True, f"both grow like {', '.join(cmp.student_terms)}"
-    return False, (f"your answer grows like {', '.join(cmp.student_terms)}; "
-                   f"expected terms {', '.join(cmp.expected_terms)}")

@@ -34,7 +34,10 @@ Matrix conventions: ``*`` is the matrix product (shapes are checked, with symbol
 dimensions), ``T(A)`` the transpose, and a 1x1 matrix can be turned into a scalar with
 ``scalar(A)``. Dividing by a 1x1 matrix converts it to a scalar automatically, so
 ``(phi_Q_i*S_i) / (phi_Q_i*Z_i)`` works. Internally ``scalar(A)`` is ``Trace(A)``, which is
-exactly the single entry of a 1x1 matrix.
+exactly the single entry of a 1x1 matrix. Parts that do not fit together (non-conforming
+shapes, a matrix or vector where a scalar is needed) raise :class:`SymbolicShapeError`, a
+:class:`SymbolicParseError` whose message names the shapes, e.g. ``cannot multiply
+S_i [F x M] by phi_Q_i [1 x F]``.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ import ast
 import difflib
 import math
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -53,6 +57,7 @@ from .numeric import NumericError, NumericOverflow, evaluate
 
 __all__ = [
     "SymbolicParseError",
+    "SymbolicShapeError",
     "FunctionSpec",
     "Vector",
     "VectorSpace",
@@ -62,6 +67,7 @@ __all__ = [
     "format_expression",
     "matrix_vocabulary_functions",
     "names_used",
+    "shape_text",
     "MAX_LENGTH",
 ]
 
@@ -77,6 +83,13 @@ BUILTIN_FUNCTION_NAMES = ("exp", "log", "sqrt", "sin", "cos")
 
 class SymbolicParseError(ValueError):
     """The text is not an acceptable answer; the message is meant for the student."""
+
+
+class SymbolicShapeError(SymbolicParseError):
+    """The text reads fine, but its parts do not fit together: shapes that do not conform
+    (``S_i*phi_Q_i``), a vector or matrix where a scalar is needed, and the like. The
+    message names the shapes involved; graders report it as a wrong shape, not as text
+    they could not read."""
 
 
 # --------------------------------------------------------------------------- values
@@ -193,8 +206,8 @@ def _transpose(a):
 def _scalar(a):
     if isinstance(a, MatrixExpr):
         if a.shape != (1, 1):
-            raise SymbolicParseError(
-                f"scalar(...) needs a 1x1 matrix, got shape {_shape_text(a.shape)}")
+            raise SymbolicShapeError(
+                f"scalar(...) needs a [1 x 1] matrix, got {_operand(a)}")
         return sympy.Trace(a)
     return a
 
@@ -318,8 +331,22 @@ def format_expression(expr: Any) -> str:
 # -------------------------------------------------------------------------- parser
 
 
-def _shape_text(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+def shape_text(shape) -> str:
+    """``(1, F)`` -> ``[1 x F]``, the notation of the prompts."""
+    return "[" + " x ".join(str(s) for s in shape) + "]"
+
+
+MAX_OPERAND_TEXT = 40
+
+
+def _operand(value: Any) -> str:
+    """A part of the answer for a shape message: ``phi_Q_i*S_i [1 x M]``, or its kind alone
+    when its text is long."""
+    if _kind(value) == "matrix":
+        text = format_expression(value)
+        if len(text) <= MAX_OPERAND_TEXT:
+            return f"{text} {shape_text(value.shape)}"
+    return _describe_value(value)
 
 
 def _kind(value: Any) -> str:
@@ -333,7 +360,7 @@ def _kind(value: Any) -> str:
 def _describe_value(value: Any) -> str:
     kind = _kind(value)
     if kind == "matrix":
-        return f"a matrix of shape {_shape_text(value.shape)}"
+        return f"a {shape_text(value.shape)} matrix"
     if kind == "vector":
         return f"a vector ({value!r})"
     return "a scalar"
@@ -455,9 +482,10 @@ def _check_number_size(value, where: str) -> None:
 
 def _check_shape_product(a, b, where: str):
     if a.shape[1] != b.shape[0]:
-        raise SymbolicParseError(
-            f"{where}: cannot multiply a matrix of shape {_shape_text(a.shape)} by one of shape "
-            f"{_shape_text(b.shape)} (inner sizes {a.shape[1]} and {b.shape[0]} differ)")
+        raise SymbolicShapeError(
+            f"{where}: cannot multiply {_operand(a)} by {_operand(b)}: the inner sizes "
+            f"{a.shape[1]} and {b.shape[0]} differ (a product needs [p x n] times [n x r]; "
+            "is a T(...) missing, or are the factors in the wrong order?)")
 
 
 class _Builder:
@@ -465,8 +493,8 @@ class _Builder:
         self.vocab = vocab
         self.src = src
 
-    def error(self, node: ast.AST, text: str) -> SymbolicParseError:
-        return SymbolicParseError(f"{_where(self.src, node)}: {text}")
+    def error(self, node: ast.AST, text: str, cls: type = SymbolicParseError) -> SymbolicParseError:
+        return cls(f"{_where(self.src, node)}: {text}")
 
     # dispatch ----------------------------------------------------------------
     def build(self, node: ast.AST) -> Any:
@@ -553,13 +581,13 @@ class _Builder:
         try:
             if op in (ast.Add, ast.Sub):
                 if lk != rk:
-                    raise SymbolicParseError(
-                        f"{where}: cannot add or subtract {_describe_value(left)} and "
-                        f"{_describe_value(right)} (use scalar(...) to turn a 1x1 matrix into a number)")
+                    raise SymbolicShapeError(
+                        f"{where}: cannot add or subtract {_operand(left)} and "
+                        f"{_operand(right)} (use scalar(...) to turn a 1x1 matrix into a number)")
                 if lk == "matrix" and left.shape != right.shape:
-                    raise SymbolicParseError(
-                        f"{where}: cannot add matrices of shapes {_shape_text(left.shape)} and "
-                        f"{_shape_text(right.shape)}")
+                    raise SymbolicShapeError(
+                        f"{where}: cannot add or subtract {_operand(left)} and {_operand(right)}: "
+                        "the shapes differ")
                 return left + right if op is ast.Add else left - right
             if op in (ast.Mult, ast.MatMult):
                 if lk == rk == "matrix":
@@ -568,8 +596,8 @@ class _Builder:
             if op is ast.Div:
                 if rk == "matrix":
                     if right.shape != (1, 1):
-                        raise SymbolicParseError(
-                            f"{where}: cannot divide by a matrix of shape {_shape_text(right.shape)}; "
+                        raise SymbolicShapeError(
+                            f"{where}: cannot divide by {_operand(right)}; "
                             "only 1x1 matrices can be divided by")
                     right = sympy.Trace(right)
                 if right == 0:
@@ -579,13 +607,16 @@ class _Builder:
                 return left / right
             # power
             if lk == "matrix" or rk == "matrix":
-                raise SymbolicParseError(f"{where}: powers of matrices are not allowed")
+                matrix = left if lk == "matrix" else right
+                raise SymbolicShapeError(f"{where}: powers of matrices are not allowed (here of "
+                                         f"{_operand(matrix)}; for a 1x1 matrix A write scalar(A)^2)")
             return self.power(node, left, right)
         except SymbolicParseError:
             raise
         except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError) as exc:
-            raise SymbolicParseError(f"{where}: cannot combine {_describe_value(left)} and "
-                                     f"{_describe_value(right)} here ({exc})") from None
+            cls = SymbolicShapeError if "matrix" in (lk, rk) else SymbolicParseError
+            raise cls(f"{where}: cannot combine {_operand(left)} and {_operand(right)} here "
+                      f"({exc})") from None
 
     def vector_op(self, node, op, left, right):
         vec = left if isinstance(left, Vector) else right
@@ -595,20 +626,21 @@ class _Builder:
         if op in (ast.Add, ast.Sub):
             if lk == rk == "vector":
                 return left.plus(right, 1 if op is ast.Add else -1)
-            raise SymbolicParseError(f"{where}: cannot add a vector and {_describe_value(right if lk == 'vector' else left)}")
+            raise SymbolicShapeError(f"{where}: cannot add a vector and {_describe_value(right if lk == 'vector' else left)}")
         if op in (ast.Mult, ast.MatMult):
             if lk == rk == "vector":
-                raise SymbolicParseError(f"{where}: cannot multiply two vectors; write dot(u, v) "
+                raise SymbolicShapeError(f"{where}: cannot multiply two vectors; write dot(u, v) "
                                          "for the inner product")
             other = right if lk == "vector" else left
             if _kind(other) != "scalar":
-                raise SymbolicParseError(f"{where}: cannot multiply a vector by {_describe_value(other)}")
+                raise SymbolicShapeError(f"{where}: cannot multiply a vector by {_describe_value(other)}")
             return vec.scaled(other)
         if op is ast.Div and lk == "vector" and rk == "scalar":
             if right == 0:
                 raise SymbolicParseError(f"{where}: division by zero")
             return left.scaled(sympy.Integer(1) / right)
-        raise SymbolicParseError(f"{where}: this operation is not defined for vectors")
+        raise SymbolicShapeError(f"{where}: this operation is not defined for vectors (only "
+                                 "sums of vectors and products with scalars)")
 
     def power(self, node, base, exponent):
         where = _where(self.src, node)
@@ -660,8 +692,11 @@ class _Builder:
                 if kind == "vector":
                     hint = " (one of: " + ", ".join(
                         n for n, v in self.vocab.entries.items() if isinstance(v, Vector)) + ")"
+                got = _operand(arg)
+                if kind == "scalar" and _kind(arg) == "matrix" and arg.shape == (1, 1):
+                    got += " (turn a 1x1 matrix into a number with scalar(...))"
                 raise self.error(node, f"argument {i + 1} of {spec.signature} must be a {kind}{hint}, "
-                                       f"got {_describe_value(arg)}")
+                                       f"got {got}", SymbolicShapeError)
         try:
             result = spec.impl(*args)
             if isinstance(result, sympy.Expr) and not isinstance(result, MatrixExpr):
@@ -669,7 +704,7 @@ class _Builder:
         except SymbolicParseError as exc:
             if str(exc).startswith("line "):
                 raise
-            raise self.error(node, str(exc)) from None
+            raise self.error(node, str(exc), type(exc)) from None
         except (TypeError, ValueError, ArithmeticError, AttributeError, NotImplementedError) as exc:
             raise self.error(node, f"cannot evaluate {spec.signature} here ({exc})") from None
         return result
@@ -684,6 +719,15 @@ def _tree_depth(tree: ast.AST) -> int:
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
     return deepest
+
+
+def _syntax_tree(text: str) -> ast.AST:
+    """``ast.parse`` without its warnings: text like ``"\\*"`` makes the compiler warn about
+    an invalid escape (a DeprecationWarning, an error under ``-W error``) before the walker
+    refuses the quotes anyway."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text, mode="eval")
 
 
 def parse_expression(text: str, vocabulary: Vocabulary | Mapping[str, Any]) -> Any:
@@ -703,7 +747,7 @@ def parse_expression(text: str, vocabulary: Vocabulary | Mapping[str, Any]) -> A
         raise SymbolicParseError("the answer contains a NUL character")
     src = _SourceMap(text)
     try:
-        tree = ast.parse(src.text, mode="eval")
+        tree = _syntax_tree(src.text)
     except SyntaxError as err:
         raise SymbolicParseError(_syntax_error_message(src, err)) from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
@@ -721,8 +765,9 @@ def parse_expression(text: str, vocabulary: Vocabulary | Mapping[str, Any]) -> A
     except RecursionError:
         raise SymbolicParseError("the expression is nested too deeply") from None
     if isinstance(result, Vector):
-        raise SymbolicParseError(
-            f"the answer is a vector ({result!r}); it must be a scalar expression such as norm(...)")
+        raise SymbolicShapeError(
+            f"your answer is a vector ({result!r}), but a scalar is expected: use vectors only "
+            "through the functions of the question, such as norm(...)")
     if not isinstance(result, sympy.Basic):  # pragma: no cover - defensive
         raise SymbolicParseError("the answer could not be read as an expression")
     return result
@@ -733,7 +778,7 @@ def names_used(text: str) -> set[str]:
     if not isinstance(text, str) or len(text) > MAX_LENGTH:
         return set()
     try:
-        tree = ast.parse(_SourceMap(text).text, mode="eval")
+        tree = _syntax_tree(_SourceMap(text).text)
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError):
         return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}

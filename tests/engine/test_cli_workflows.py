@@ -1,10 +1,7 @@
 """The staff workflows, run as a user runs them: through the `dlgrade` command."""
 import json
-import os
-import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -41,27 +38,6 @@ def test_unknown_assignment_is_a_clear_error():
     assert run.returncode == 2 and "unknown assignment 'no_such_homework'" in run.stderr
 
 
-def test_golden_files_are_up_to_date_with_the_reference():
-    from grader import assignment
-    from grader.compare import Tolerance, compare
-    from grader.record import record
-    from grader.sandbox import wire
-
-    a = assignment.load("linear_attention")
-    committed = wire.decode(a.golden_path.read_bytes(), trusted=True)
-    fresh_path = a.golden_path
-    original = fresh_path.read_bytes()
-    try:
-        fresh = record(a)
-    finally:
-        fresh_path.write_bytes(original)
-    assert set(committed) == set(fresh)
-    for name in fresh:
-        same = compare(committed[name]["expected"], fresh[name]["expected"], Tolerance(rtol=0, atol=1e-12))
-        assert same.ok, f"{name}: golden value is stale; run `dlgrade record linear_attention`\n{same.message}"
-        assert set(committed[name]["mutants"]) == set(fresh[name]["mutants"]), name
-
-
 def test_student_mode_grades_public_cases_from_golden_files_with_hints(tmp_path):
     results = tmp_path / "results.json"
     run = dlgrade("grade", "linear_attention", "examples/linear_attention_submission", "--mode", "student",
@@ -73,27 +49,6 @@ def test_student_mode_grades_public_cases_from_golden_files_with_hints(tmp_path)
     causal = next(t for t in data["tests"] if t["name"] == "causal_kernel_attention (elu + 1 features)")
     assert causal["score"] == 0 and "likely mistake: causal prefix off by one" in causal["output"]
     assert "public cases only" in data["output"]
-
-
-def test_run_autograder_in_a_gradescope_layout(tmp_path):
-    run = dlgrade("package", "linear_attention", "--out", str(tmp_path / "dist"))
-    assert run.returncode == 0, run.stderr
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(tmp_path / "dist" / "linear_attention-autograder.zip") as archive:
-        names = archive.namelist()
-        assert "setup.sh" in names and "run_autograder" in names
-        archive.extractall(root / "source")
-    (root / "results").mkdir()
-    shutil.copytree(ROOT / "examples" / "linear_attention_submission", root / "submission")
-    env = dict(os.environ, AUTOGRADER_ROOT=str(root), DLGRADE_PYTHON=sys.executable)
-    done = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    data = json.loads((root / "results" / "results.json").read_text())
-    jsonschema.validate(data, SCHEMA)
-    assert data["extra_data"]["mode"] == "staff"
-    assert any(t["visibility"] == "hidden" for t in data["tests"])
-    assert 0 < data["score"] < sum(t["max_score"] for t in data["tests"])
 
 
 def test_reference_answers_file_matches_the_derivations():

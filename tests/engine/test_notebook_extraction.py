@@ -54,3 +54,21 @@ def test_syntax_error_cell_skipped_with_its_line():
 def test_not_a_notebook():
     with pytest.raises(NotebookError):
         extract_definitions(b"\x89PNG")
+
+
+def test_future_imports_go_first():
+    source, notes = extract_definitions(notebook(
+        "def ok():\n    return 1\n",
+        "from __future__ import annotations\ndef typed(x: Undefined) -> int:\n    return 2\n",
+        "from __future__ import annotations\n"))
+    assert source.startswith("from __future__ import annotations\n\ndef ok")
+    assert source.count("__future__") == 1
+    assert run(source)["typed"].__annotations__ == {"x": "Undefined", "return": "int"}
+    assert notes == []
+
+
+def test_only_real_line_ends_split_lines():
+    """A form feed or U+2028 inside a string is not a line end for Python (str.splitlines says it is)."""
+    source, _ = extract_definitions(notebook("def odd():\n    return 'a\u2028b\x0cc'\nN = 3\n"))
+    namespace = run(source)
+    assert namespace["odd"]() == "a\u2028b\x0cc" and namespace["N"] == 3

@@ -152,10 +152,15 @@ def make_submission(folder: Path, source: str, with_answers: bool = True) -> Pat
     return folder
 
 
+MARKER_BASE = Path("/run/dlgrade-tests")
+
+
 def world_writable_dir(prefix: str) -> Path:
-    """A directory under /tmp that the sandbox uid can reach and write (pytest's tmp_path is
-    root-only). Used for markers a hostile submission leaves as evidence of what it could do."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    """A directory the sandbox uid can reach and write (pytest's tmp_path is root-only), outside
+    /tmp, /var/tmp and /dev/shm, which each worker gets privately. Used for markers a hostile
+    submission leaves as evidence of what it could do."""
+    MARKER_BASE.mkdir(mode=0o755, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=MARKER_BASE))
     os.chmod(path, 0o777)
     return path
 
@@ -213,3 +218,116 @@ def check_honest(graded: Graded, validator: Validator) -> None:
     assert 0 <= graded.results["score"] <= maximum + 1e-9
     for t in graded.tests:
         assert 0 <= t["score"] <= t["max_score"] + 1e-9, t
+
+
+# ---- shared by test_hostile_boundary.py, test_hostile_time.py and test_hostile_scratch.py ----
+
+def replace_function(source: str, function: str, body: str) -> str:
+    """Replace the body of a top-level function of `source` (its signature and docstring stay)."""
+    import textwrap
+
+    lines = source.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {function}("))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("def ", "class "))), len(lines))
+    assert lines[start + 1].strip().startswith('"""')
+    doc_end = start + 1
+    if lines[doc_end].strip().count('"""') < 2:
+        doc_end = next(i for i in range(start + 2, end) if lines[i].rstrip().endswith('"""'))
+    new_body = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", "    ")
+    return "".join(lines[:doc_end + 1]) + new_body + "\n\n" + "".join(lines[end:]).lstrip("\n")
+
+
+def assert_only_these_fail(graded: Graded, failing: dict[str, tuple[str, ...]]) -> None:
+    """The cases named in `failing` (exact names) fail with every regex of theirs in their
+    output; every other point-bearing case that runs student code passes; no case anywhere
+    reports an internal grader error."""
+    by_name = graded.by_name
+    for name, needles in failing.items():
+        assert name in by_name, f"no case named {name!r}:\n{graded.describe()}"
+        test = by_name[name]
+        assert test["status"] == "failed" and test["score"] == 0, f"{name!r} did not fail:\n{graded.describe()}"
+        for needle in needles:
+            assert re.search(needle, test["output"]), f"{needle!r} not in the output of {name!r}:\n{test['output']}"
+    others = [t for t in graded.code_cases() if t["name"] not in failing]
+    assert others, "every case was targeted: nothing shows that the others are still graded"
+    wrong = [t["name"] for t in others if not (t["status"] == "passed" and t["score"] == t["max_score"])]
+    assert not wrong, f"cases that were not targeted did not pass: {wrong}\n{graded.describe()}"
+    internal = [t["name"] for t in graded.tests if "internal grader error" in t["output"]]
+    assert not internal, f"internal grader errors in {internal}\n{graded.describe()}"
+
+
+def assignment_copy(base: Path, limits: dict | None = None, keep: tuple[str, ...] | None = None,
+                    answers: bool = True) -> Path:
+    """A root for DLGRADE_ROOT holding a copy of the assignment (and the reference, linked):
+    `limits` replaces values of the manifest's [limits]; `keep` (case names) drops every other
+    case; `answers=False` drops the symbolic-answer cases (questions.py)."""
+    import tomllib
+
+    root = Path(tempfile.mkdtemp(prefix="dlgrade-root-", dir=base))
+    target = root / "assignments" / ASSIGNMENT
+    shutil.copytree(ROOT / "assignments" / ASSIGNMENT, target)
+    os.symlink(ROOT / "reference", root / "reference")
+    if limits:
+        manifest = target / "manifest.toml"
+        text = manifest.read_text()
+        current = tomllib.loads(text).get("limits", {})
+        block = "[limits]\n" + "".join(f"{k} = {v!r}\n" for k, v in {**current, **limits}.items())
+        text = re.sub(r"(?ms)^\[limits\]\n.*?(?=^\[|\Z)", lambda _: block + "\n", text)
+        manifest.write_text(text)
+        assert tomllib.loads(manifest.read_text())["limits"] == {**current, **limits}
+    if keep is not None:
+        with open(target / "cases.py", "a") as f:
+            f.write(f"\n\nCASES = [c for c in CASES if c.name in {sorted(keep)!r}]\n")
+    if not answers:
+        (target / "questions.py").unlink(missing_ok=True)
+    return root
+
+
+def run_directory_of(pid: int) -> str | None:
+    """The run directory whose lock the process `pid` holds open, if any."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith("/.dlgrade-lock") and "/dlgrade-run-" in target:
+            return os.path.dirname(target)
+    return None
+
+
+_MEASURE = (
+    "import json, resource, subprocess, sys\n"
+    "proc = subprocess.Popen(sys.argv[2:])\n"
+    "rc = proc.wait()\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    json.dump({'pid': proc.pid, 'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, f)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def run_grader_measured(submission: Path, results_path: Path, timeout: float = GRADE_TIMEOUT,
+                        env: dict | None = None) -> tuple[Graded, int]:
+    """`run_grader`, and the peak resident memory (bytes) of the grader and of every process it
+    started and waited for (its largest one: the parent itself, a worker or a helper)."""
+    measure = results_path.with_name(results_path.name + ".rss")
+    cmd = [sys.executable, "-c", _MEASURE, str(measure), sys.executable, "-m", "grader", "grade", ASSIGNMENT,
+           str(submission), "--results", str(results_path), "--mode", "staff"]
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)          # the wrapper and the grader: the group we started
+        proc.communicate()
+        raise
+    seconds = time.monotonic() - start
+    assert results_path.is_file(), f"no results.json written (rc={proc.returncode})\n{err.decode()[-3000:]}"
+    measured = json.loads(measure.read_text())
+    graded = Graded(submission, results_path, measured["pid"], proc.returncode, out.decode("utf-8", "replace"),
+                    err.decode("utf-8", "replace"), seconds, json.loads(results_path.read_text()))
+    return graded, measured["maxrss_kb"] * 1024

@@ -29,6 +29,7 @@ from gradingkit import (
     make_submission,
     patched,
     reference_source,
+    replace_function,
     processes,
     sandbox_title,
     run_grader,
@@ -44,20 +45,6 @@ CAUSAL = "causal_kernel_attention"
 REF = reference_source()
 FUNCTIONS = ("softmax_attention", "polynomial_feature_map", "random_feature_map",
              "softmax_kernel_feature_map", "kernel_attention", "causal_kernel_attention")
-
-
-def define(source: str, function: str, body: str) -> str:
-    """Replace the body of a top-level function (the docstring is kept) by `body`."""
-    lines = source.splitlines(keepends=True)
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"def {function}("))
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("def ", "class "))), len(lines))
-    # keep the signature and the docstring (which opens on the next line)
-    assert lines[start + 1].strip().startswith('"""')
-    doc_end = start + 1
-    if lines[doc_end].strip().count('"""') < 2:
-        doc_end = next(i for i in range(start + 2, end) if lines[i].rstrip().endswith('"""'))
-    new_body = textwrap.indent(textwrap.dedent(body).strip("\n") + "\n", "    ")
-    return "".join(lines[:doc_end + 1]) + new_body + "\n\n" + "".join(lines[end:]).lstrip("\n")
 
 
 def grade_source(tmp_path_factory, name: str, source: str):
@@ -93,7 +80,7 @@ def assert_all_code_cases_zero(graded, *needles: str):
 
 # ---- the slow one, started first ----------------------------------------------------------
 
-INFINITE_LOOP = define(REF, SOFTMAX, "while True:\n    pass\n")
+INFINITE_LOOP = replace_function(REF, SOFTMAX, "while True:\n    pass\n")
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +147,7 @@ def test_nan_output(tmp_path_factory, schema):
 
 # ---- resources -----------------------------------------------------------------------------
 
-MEMORY_HOG = define(REF, POLY, """
+MEMORY_HOG = replace_function(REF, POLY, """
     if X.dim() == 3:
         # 5 GB, touched: far above the worker's limit
         return torch.ones(5_000_000_000, dtype=torch.uint8)
@@ -493,7 +480,7 @@ QUADRATIC_WHEN_UNOBSERVED = """
 
 
 def test_complexity_cannot_be_gamed_by_detecting_the_counter(tmp_path_factory, schema):
-    graded = grade_source(tmp_path_factory, "counter_aware", define(REF, KERNEL, QUADRATIC_WHEN_UNOBSERVED))
+    graded = grade_source(tmp_path_factory, "counter_aware", replace_function(REF, KERNEL, QUADRATIC_WHEN_UNOBSERVED))
     check_honest(graded, schema)
     # the values are right (the uncounted path is a correct, quadratic attention) ...
     assert graded.by_name["kernel_attention (elu + 1 features)"]["status"] == "passed", graded.describe()
@@ -687,5 +674,11 @@ def test_infinite_loop(infinite_loop_job, schema):
     assert seen_while_grading, "no process titled as this run's sandbox was seen while it graded"
     graded = finish_grader(proc, folder, results, started)
     check_honest(graded, schema)
-    assert_targeted_fail(graded, (SOFTMAX,), "timed out")
+    # the first case that calls the hanging function times out and names it; every later one
+    # is stopped as soon as it enters that function, pointing back to the first timeout
+    assert_targeted_fail(graded, (SOFTMAX,), r"timed out|not run: softmax_attention \(linear_attention\.py line \d+\)")
+    first, *later = graded.targeted(SOFTMAX)
+    assert re.search(r"timed out: no result within [\d.]+ s in softmax_attention \(linear_attention\.py line \d+\)",
+                     first["output"]), first["output"]
+    assert later and all("is not run again" in t["output"] for t in later), graded.describe()
     assert graded.leftover_processes() == []

@@ -179,7 +179,7 @@ def test_big_o_uses_amgm_dominance():
     ("O(1/(N + M))", "negative or fractional powers of sums"),
     ("O(D - N^2)", "negative"),
     ("O(0)", "is 0"),
-    ("O((N + M + D + D_random + 1)^60)", "too large to expand"),
+    ("O((N + M + D + D_random - 1)^60)", "too complex to compare"),
 ])
 def test_big_o_errors(text, fragment):
     start = time.perf_counter()
@@ -212,7 +212,7 @@ def test_matrix_differences():
     ok, detail = matrix_expressions_equivalent(p("S_prev - T(phi_K_i)*V_i"), p("S_prev + T(phi_K_i)*V_i"))
     assert not ok and "random matrices" in detail
     ok, detail = matrix_expressions_equivalent(p("T(phi_K_i)"), p("S_prev + T(phi_K_i)*V_i"))
-    assert not ok and "shape (F, 1)" in detail
+    assert not ok and "[F x 1] matrix" in detail
     ok, detail = matrix_expressions_equivalent(p("scalar(phi_K_i*Z_prev)"), p("Z_prev"))
     assert not ok and "scalar" in detail
 
@@ -256,10 +256,12 @@ WRONG = {
     "random_feature_variance": ("sigma^2", "your answer evaluates to"),
     "softmax_feature_scale": ("exp(norm(x)^2/sigma^2)", "your answer evaluates to"),
     "random_feature_cost": ("O(N^2*D)", "grows like N^2*D"),
-    "causal_S_recurrence": ("S_prev + phi_K_i*T(V_i)", "cannot multiply a matrix of shape (1, F)"),
-    "causal_Z_recurrence": ("Z_prev + phi_K_i", "cannot add matrices of shapes (F, 1) and (1, F)"),
+    "causal_S_recurrence": ("S_prev + phi_K_i*T(V_i)", "wrong shape: line 1, column 10: cannot multiply "
+                            "phi_K_i [1 x F] by T(V_i) [M x 1]"),
+    "causal_Z_recurrence": ("Z_prev + phi_K_i", "wrong shape: line 1, column 1: cannot add or subtract "
+                            "Z_prev [F x 1] and phi_K_i [1 x F]"),
     "causal_output": ("phi_Q_i*S_i", "differs from the expected expression for random matrices"),
-    "causal_cost": ("O(N^2*D_random*M)", "N^2*D_random*M grows faster"),
+    "causal_cost": ("O(N^2*D_random*M)", "neither bounds the other: it grows faster in N"),
     "polynomial_feature_dim": ("D^2", "your answer evaluates to"),
     "polynomial_cost": ("O(N^2*D)", "grows like N^2*D"),
 }

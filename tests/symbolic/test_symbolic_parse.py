@@ -15,6 +15,7 @@ from grader.symbolic import (  # noqa: E402
     BigO,
     FunctionSpec,
     SymbolicParseError,
+    SymbolicShapeError,
     VectorSpace,
     Vocabulary,
     format_expression,
@@ -108,16 +109,17 @@ def test_matrix_expressions_and_shapes():
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("S + p", "cannot add matrices of shapes (F, M) and (1, F)"),
-    ("p*T(v)", "cannot multiply a matrix of shape (1, F) by one of shape (M, 1)"),
+    ("S + p", "cannot add or subtract S [F x M] and p [1 x F]"),
+    ("p*T(v)", "cannot multiply p [1 x F] by T(v) [M x 1]: the inner sizes F and M differ"),
     ("S / (T(p)*p)", "only 1x1 matrices"),
-    ("scalar(S)", "needs a 1x1 matrix"),
+    ("scalar(S)", "needs a [1 x 1] matrix, got S [F x M]"),
     ("(p*Z)^2", "powers of matrices"),
     ("p*Z + 1", "use scalar(...)"),
 ])
 def test_matrix_errors_are_readable(text, fragment):
-    with pytest.raises(SymbolicParseError) as info:
+    with pytest.raises(SymbolicShapeError) as info:       # a SymbolicParseError too
         parse_expression(text, MATRICES)
+    assert isinstance(info.value, SymbolicParseError)
     assert fragment in str(info.value)
 
 
