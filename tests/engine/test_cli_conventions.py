@@ -181,3 +181,16 @@ def test_no_progress_with_quiet_or_without_a_terminal(tmp_path):
     assert code == 0 and "cases" not in text
     run = dlgrade("grade", "linear_attention", str(tmp_path / "empty"), "--results", str(tmp_path / "r2.json"))
     assert run.returncode == 0 and "cases done" not in run.stderr
+
+
+def test_package_warns_when_the_labels_it_packs_are_hidden(tmp_path):
+    from grader.assignment import load
+
+    data = load("minbert").data_dir
+    if data is None or not (data / "cfimdb-test.txt").is_file():
+        pytest.skip(f"the course's minbert data ({data}) is absent")
+    run = dlgrade("package", "minbert", "--data-dir", str(data), "--out", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "cfimdb-test.txt" in warnings[0] and "hidden" in warnings[0], run.stderr
+    assert (tmp_path / "minbert-autograder.zip").is_file()
