@@ -33,8 +33,9 @@ package: $(STAMP)
 list: $(STAMP)
 	$(BIN)/dlgrade list
 
+# two workers, a test file per worker at a time (module fixtures grade once); see tests/conftest.py
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/grading_cost.py --assignment $(ASSIGNMENT) --submission $(SUBMISSION) --out bench/results/grading_cost.json

@@ -181,4 +181,17 @@ def load(name: str) -> Assignment:
     names = [c.name for c in assignment.cases]
     if len(set(names)) != len(names):
         raise AssignmentError(f"{name}: case names must be unique")
+    _set_points(assignment, m.get("points", {}))
     return assignment
+
+
+def _set_points(assignment: Assignment, points: dict) -> None:
+    """The manifest's [points] table sets a case's points by name (say, to give points to a
+    check the handout does not ask for, which is worth 0 by default)."""
+    by_name = {c.name: c for c in assignment.cases}
+    for case_name, value in points.items():
+        if case_name not in by_name:
+            raise AssignmentError(f"{assignment.name}: [points] names no case {case_name!r}")
+        if type(value) not in (int, float) or value < 0:
+            raise AssignmentError(f"{assignment.name}: [points] {case_name!r} must be a number >= 0")
+        by_name[case_name].points = float(value)

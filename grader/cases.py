@@ -176,6 +176,10 @@ class Case:
 
     # names of cases that must all pass for this one to count (checked after every case ran)
     requires: tuple = ()
+    # the sentence of the course's handout (or starter, or course check) this case checks: shown
+    # with a failure, so that a student sees what was asked; a case without one asks nothing
+    # the handout does not, and is worth 0 points unless the manifest's [points] says otherwise
+    handout: str = ""
 
     @property
     def public(self) -> bool:

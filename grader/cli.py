@@ -251,8 +251,11 @@ def _terminate(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     from grader.assignment import AssignmentError
 
-    # SIGTERM (a scheduler, `kill`) cleans up like Ctrl-C: run directories, workers, uid files
+    # SIGTERM (a scheduler, `kill`) cleans up like Ctrl-C: run directories, workers, uid files.
+    # SIGINT too, even when started with it ignored (a background job of a non-interactive
+    # shell), where Python would otherwise not turn it into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # The fork server starts first: before the command line (which names the results path)
         # is parsed and before any assignment or reference is loaded. It replaces its own argv.

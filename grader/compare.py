@@ -16,16 +16,29 @@ DEFAULT_TOLERANCE = {
     torch.float16: (1e-2, 1e-3),
     torch.bfloat16: (2e-2, 1e-2),
 }
+# The absolute tolerance also grows with the largest expected magnitude (atol_scale x max|e|):
+# a right algorithm that rounds one constant through float32 (torch.sqrt(torch.tensor(d)))
+# is off by about 1e-8 of the output's scale, which on near-zero entries of a float64 result
+# exceeds any fixed atol; a real mistake is off by far more (tests/engine/test_compare.py and
+# the minbert mistakes test measure the margin).
+DEFAULT_ATOL_SCALE = {torch.float64: 1e-7}
 
 
 @dataclass(frozen=True)
 class Tolerance:
     rtol: float | None = None
     atol: float | None = None
+    atol_scale: float | None = None
 
     def for_dtype(self, dtype: torch.dtype) -> tuple[float, float]:
         rtol, atol = DEFAULT_TOLERANCE.get(dtype, (0.0, 0.0))
         return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
+
+    def scale_for_dtype(self, dtype: torch.dtype) -> float:
+        """Explicit tolerances (a course's own check) keep their fixed atol unless they scale too."""
+        if self.atol_scale is not None:
+            return self.atol_scale
+        return DEFAULT_ATOL_SCALE.get(dtype, 0.0) if self.atol is None else 0.0
 
 
 @dataclass
@@ -54,6 +67,12 @@ def _tensor(expected: torch.Tensor, actual, tol: Tolerance, where: str, reveal: 
         return Comparison(n_bad == 0, float(n_bad == 0), f"{where}: {n_bad} of {expected.numel()} entries differ" if n_bad else f"{where}: ok")
     rtol, atol = tol.for_dtype(expected.dtype)
     a, e = actual.double(), expected.double()
+    scale = tol.scale_for_dtype(expected.dtype)
+    atol_text = f"{atol:g}"
+    if scale:
+        magnitude = float(torch.nan_to_num(e, nan=0.0, posinf=0.0, neginf=0.0).abs().max())
+        if scale * magnitude > atol:
+            atol, atol_text = scale * magnitude, f"{scale * magnitude:.2g} ({scale:g} x max|expected|)"
     if equal_nan:
         # matching a known mistake: NaN where the mistake also gives NaN (e.g. 0/0) is a match
         both = torch.isnan(a) & torch.isnan(e)
@@ -73,7 +92,7 @@ def _tensor(expected: torch.Tensor, actual, tol: Tolerance, where: str, reveal: 
         detail += f" (got {a[idx].item():.6g}, expected {e[idx].item():.6g})"
     if n_bad == 0:
         return Comparison(True, 1.0, f"{where}: ok, {detail}")
-    return Comparison(False, 0.0, f"{where}: {n_bad} of {e.numel()} entries outside rtol={rtol:g}, atol={atol:g}; {detail}")
+    return Comparison(False, 0.0, f"{where}: {n_bad} of {e.numel()} entries outside rtol={rtol:g}, atol={atol_text}; {detail}")
 
 
 def compare(expected, actual, tol: Tolerance = Tolerance(), where: str = "output", reveal: bool = True,

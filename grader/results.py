@@ -11,10 +11,12 @@ from grader.runner import Report
 MAX_TEST_OUTPUT = 8000
 
 
-def _case_output(verdict) -> str:
+def _case_output(case, verdict) -> str:
     parts = [verdict.message]
     if verdict.hint:
         parts.append(verdict.hint)
+    if case.handout and verdict.status != "passed" and not verdict.skipped:
+        parts.append(f"what the handout asks: {case.handout}")
     if verdict.student_output.strip():
         parts.append("--- your code printed ---\n" + verdict.student_output.rstrip())
     text = "\n".join(parts)
@@ -30,7 +32,7 @@ def gradescope_results(report: Report) -> dict:
             "score": round(verdict.score, 4),
             "max_score": round(verdict.max_score, 4),
             "status": verdict.status,
-            "output": _case_output(verdict),
+            "output": _case_output(case, verdict),
             "output_format": "text",
             "visibility": case.visibility,
             "tags": [type(case).__name__.lower()] + (["skipped"] if verdict.skipped else []),
@@ -79,7 +81,7 @@ def summary(report: Report, verbose: bool = True) -> str:
         mark = "skip" if verdict.skipped else ("PASS" if verdict.status == "passed" else "FAIL")
         lines.append(f"  [{mark}] {case.name:<{width}}  {verdict.score:>5.4g} / {verdict.max_score:g}")
         if verbose and verdict.status != "passed" and not verdict.skipped:
-            for line in _case_output(verdict).splitlines()[:12]:
+            for line in _case_output(case, verdict).splitlines()[:12]:
                 lines.append(f"         {line}")
     lines += ["", f"  total: {report.score:.4g} / {report.max_score:g}   ({report.seconds:.1f} s; {report.isolation or 'no worker started'})"]
     lines += [f"  left out: {n}" for n in report.left_out]

@@ -144,6 +144,15 @@ class GradingContext:
             raise StudentError("no recorded expected value for this case (staff: run `dlgrade record`)")
         return entry["expected"]
 
+    def call_reference(self, case: Case, call, inputs):
+        """The reference's value for another call of the same case, on the same inputs and seed
+        (staff mode): e.g. the same method, judged as an older starter version asked for it."""
+        key = ("expected", case.name, _fingerprint((call.spec(self.default_module), inputs)))
+        if key not in self.assignment.cache:
+            self.assignment.cache[key] = wire.plain(_reference_call(self.reference_modules(), call, inputs,
+                                                                    self.default_module, self.seed(case)))
+        return self.assignment.cache[key]
+
     def reference_seconds(self, case: Case, inputs) -> float | None:
         """How long the reference took on these inputs (staff mode), for the case's timeout."""
         if self.mode != "staff" or getattr(case, "expected_from", None) is not None:
@@ -195,11 +204,15 @@ class GradingContext:
         return bounded.run(fn, *args, timeout=self.budget.clip(timeout), memory_mb=memory_mb, what=what)
 
 
+def _reference_call(modules: dict, call, inputs: dict, default_module: str, seed: int | None):
+    seed_everything(seed if seed is not None else 0)
+    return invoke.call(modules, call.spec(default_module), inputs)
+
+
 def reference_value(modules: dict, case: Case, inputs: dict, default_module: str, seed: int | None = None):
     """Run staff code exactly as the student's is run (same seed, same call interpreter), and
     normalize it the same way."""
-    seed_everything(seed if seed is not None else 0)
-    return wire.plain(invoke.call(modules, case.call.spec(default_module), inputs))
+    return wire.plain(_reference_call(modules, case.call, inputs, default_module, seed))
 
 
 def choose_mode(assignment: Assignment, requested: str | None) -> str:
@@ -267,7 +280,8 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
                                 "course's support files)")
         hidden = staff_paths([assignment.data_dir] if assignment.data_dir else []) + [str(run_dir / "private")]
         process = StudentProcess(sandbox, {k: v for k, v in sub.files.items() if k.endswith(".py")}, support,
-                                 sub.helpers, modules, run_dir, uid, assignment.memory_mb, hidden, budget)
+                                 sub.helpers, modules, run_dir, uid, assignment.memory_mb, hidden, budget,
+                                 import_timeout=assignment.case_timeout)
         ctx = GradingContext(assignment, mode, process, sub, budget)
         for case in cases:
             verdict = _run_case(case, ctx)

@@ -104,7 +104,7 @@ class StudentProcess:
 
     def __init__(self, sandbox: Sandbox, files: dict[str, bytes], support: dict[str, bytes],
                  helpers: dict[str, bytes], modules: list[str], run_dir: Path, sandbox_uid: int | None,
-                 memory_mb: int, hidden_paths: list[str], budget: TimeBudget):
+                 memory_mb: int, hidden_paths: list[str], budget: TimeBudget, import_timeout: float = 60.0):
         self.sandbox = sandbox
         self.sandbox_uid = sandbox_uid
         self.files = {**helpers, **support, **files}
@@ -114,9 +114,10 @@ class StudentProcess:
         self.memory_mb = memory_mb
         self.hidden = hidden_paths
         self.budget = budget
+        self.import_timeout = import_timeout
         self.worker = None
-        self.import_failure: str | None = None          # the whole import failed (exit, hang)
         self.module_failures: dict[str, tuple[str, str]] = {}   # module -> (why, in one line)
+        self.fatal: dict[str, tuple[str, str]] = {}     # modules whose import ended or hung the worker
         self.import_output = ""
         self.isolation = ""
         self.spawned = 0
@@ -143,7 +144,7 @@ class StudentProcess:
                 os.chown(path, self.sandbox_uid, self.sandbox_uid)
         return str(scratch)
 
-    def _start(self, timeout: float, case: str):
+    def _spawn(self):
         self.spawned += 1
         config = WorkerConfig(
             scratch=self._scratch(),
@@ -157,23 +158,39 @@ class StudentProcess:
         )
         worker = self.sandbox.spawn(config)
         self.isolation = worker.isolation + fallback_warnings(worker.isolation, self.hidden, self.sandbox_uid)
-        try:
-            reply = worker.request({"op": "import", "modules": self.modules}, timeout)
-        except WorkerTimeout:
-            self.import_failure = (f"importing the submission took longer than {timeout:g} s (it is imported once; "
-                                   "move long-running code under `if __name__ == '__main__':`)")
-            raise self._fail("import", self.import_failure, case, short="importing the submission timed out")
-        except WorkerDied as exc:
-            self.import_failure = (f"the process ended while importing the submission ({exc}); is there a bare "
-                                   "exit() or os._exit() at import time?")
-            raise self._fail("import", self.import_failure, case, short="the submission could not be imported")
-        self.module_failures = {}
-        for module, outcome in (reply.get("value") or {}).items():
-            if type(outcome) is dict and not outcome.get("ok"):
-                error = outcome.get("error") if type(outcome.get("error")) is dict else {}
-                self.module_failures[module] = _import_failure_message(module, error)
-        self.import_output = worker.student_output()
-        self.worker = worker
+        return worker
+
+    def _start(self, import_timeout: float, case: str):
+        """A fresh worker with every module imported that can be, one at a time: a file that ends
+        the process or hangs at import (bert.py calling os._exit) then fails only the cases that
+        need it, and a fresh worker imports the others (optimizer.py is still graded)."""
+        while True:
+            worker = self._spawn()
+            failures: dict[str, tuple[str, str]] = {}
+            for module in [m for m in self.modules if m not in self.fatal]:
+                timeout = min(import_timeout, self._time_left(case))
+                try:
+                    reply = worker.request({"op": "import", "modules": [module]}, timeout)
+                except WorkerTimeout:
+                    self.fatal[module] = (f"importing {module}.py took longer than {timeout:.3g} s (it is imported once; "
+                                          "move long-running code under `if __name__ == '__main__':`)",
+                                          f"importing {module}.py timed out")
+                    break
+                except WorkerDied as exc:
+                    self.fatal[module] = (f"the process ended while importing {module}.py ({exc}); is there a bare "
+                                          "exit() or os._exit() at import time?",
+                                          f"importing {module}.py ended the process")
+                    break
+                outcome = (reply.get("value") or {}).get(module)
+                if type(outcome) is dict and not outcome.get("ok"):
+                    error = outcome.get("error") if type(outcome.get("error")) is dict else {}
+                    failures[module] = _import_failure_message(module, error)
+            else:
+                self.module_failures = {**failures, **self.fatal}
+                self.import_output = worker.student_output()
+                self.worker = worker
+                return
+            # that module took the worker down with it: a fresh one imports the others
 
     def _time_left(self, case: str) -> float:
         left = self.budget.remaining()
@@ -184,18 +201,15 @@ class StudentProcess:
 
     def request(self, message: dict, timeout: float, case: str):
         """Returns (value, printed output) or raises StudentError with a student-facing reason."""
-        if self.import_failure:
-            raise self._fail("import", self.import_failure, case)
-        started = time.monotonic()
         if self.worker is None or not self.worker.alive:
-            self._start(min(timeout, self._time_left(case)), case)
+            self._start(self.import_timeout, case)
         spec = message.get("spec") or {}
         for module in spec.get("needs") or [spec.get("module")]:
             if module in self.module_failures:
                 full, short = self.module_failures[module]
                 raise self._fail(f"module:{module}", full, case, self.import_output, short=short)
-        # the import above (a fresh worker) counts against this case's own time
-        timeout = min(timeout - (time.monotonic() - started), self._time_left(case))
+        # the import of a fresh worker has its own limit; both are clipped to the run's budget
+        timeout = min(timeout, self._time_left(case))
         message = dict(message, hung=[h.for_worker() for h in self.hung])
         try:
             reply = self.worker.request(message, max(timeout, 0.05))

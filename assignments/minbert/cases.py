@@ -10,14 +10,14 @@ comparable to the reference): 73 points of code (the sanity check 10 and the opt
 among them, dropout in train mode 8), 40 points of prediction files (format and alignment 12,
 accuracy 28; reference accuracies and bands are in manifest.toml).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from grader.cases import Call, In, Predictions, Randn, Value
-from grader.compare import Tolerance
+from grader.cases import Call, In, Predictions, Randn, StudentError, Value, Verdict
+from grader.compare import Comparison, Tolerance
 
 HARNESS = "minbert_harness"
 BERT, CLASSIFIER, OPTIMIZER = ("bert",), ("classifier", "bert"), ("optimizer",)
@@ -135,7 +135,8 @@ def attention_inputs(cfg, lengths=LENGTHS, seq=SEQ):
 
 
 def attention_call(cfg, train=False):
-    return Call("self_attention", ("K", "Q", "V", "mask"), {"config": cfg, "weights": In("W"), "train": train},
+    version = {"starter": "auto"} if train else {}
+    return Call("self_attention", ("K", "Q", "V", "mask"), {"config": cfg, "weights": In("W"), "train": train, **version},
                 module=HARNESS, with_modules=True, needs=BERT,
                 shows=shown("BertSelfAttention.attention(key, query, value, extended mask)", cfg, train))
 
@@ -151,6 +152,8 @@ LAYER_CALLS = {"self_attention_forward": "BertSelfAttention.forward(hidden_state
 def layer_call(target, cfg, train=False, args=("X", "mask"), **kwargs):
     what = LAYER_CALLS.get(target) or (f"BertLayer.add_norm(input, output, {kwargs['sublayer']}_dense, "
                                        f"{kwargs['sublayer']}_dropout, {kwargs['sublayer']}_layer_norm)")
+    if train and target == "layer":
+        kwargs["starter"] = "auto"
     return Call(target, args, {"config": cfg, "weights": In("W"), "train": train, **kwargs},
                 module=HARNESS, with_modules=True, needs=BERT, shows=shown(what, cfg, train))
 
@@ -231,6 +234,60 @@ def trajectory_call(lr=0.02, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, cor
                                        "row of a float64 least-squares fit; the weights after every step")
 
 
+# What the harness may report as the starter a student's classes follow (see minbert_harness.py).
+ATTENTION_STARTERS = ("with attention dropout",
+                      "without attention dropout (the Fall 2023 starter has no BertSelfAttention.dropout)")
+CLASSIFIER_STARTERS = ("11-711 (BertSentClassifier freezes BERT for 'pretrain')",
+                       "11-747 (forward takes token_type_ids; BERT is frozen in the training script)",
+                       "11-711 Fall 2023 (the option that freezes BERT is called 'freeze')")
+
+
+@dataclass
+class StarterAware(Value):
+    """A call whose right answer depends on the starter version the student wrote for.
+
+    The harness reports the version the student's classes follow (`starters[0]` is the current
+    one); the reference is then run as that version asked, so a student is judged by the handout
+    they had: no attention dropout for the Fall 2023 starter, no freezing inside the classifier
+    for the 11-747 one. Notes the harness adds (a config attribute the course does not set, read
+    as None) reach the feedback."""
+    starters: tuple = ()
+
+    def compare(self, expected, actual, reveal: bool = True, equal_nan: bool = False):
+        if type(actual) is not dict or "output" not in actual:
+            return Comparison(False, 0.0, f"output: the harness returned {type(actual).__name__}")
+        return super().compare(expected["output"], actual["output"], reveal=reveal, equal_nan=equal_nan)
+
+    def run(self, ctx) -> Verdict:
+        inputs = self.built_inputs(ctx)
+        called = "called " + self.call.describe(inputs)
+        timeout = ctx.case_timeout(self, ctx.reference_seconds(self, inputs))
+        try:
+            actual, printed = ctx.student_call(self, self.call.spec(ctx.default_module), inputs, timeout=timeout)
+        except StudentError as exc:
+            return self.failed(f"{called}\n{exc}", student_output=getattr(exc, "output", ""))
+        version = actual.get("starter") if type(actual) is dict else None
+        if version not in self.starters:
+            return self.failed(f"{called}\nthe harness could not tell which starter your code follows",
+                               student_output=printed)
+        expected = self._expected(ctx, inputs, version)
+        notes = [n for n in (actual.get("notes") or []) if type(n) is str][:5]
+        if version != self.starters[0]:
+            notes.insert(0, f"judged as the starter you wrote for asked: {version}")
+        result = self.compare(expected, actual, reveal=self.public)
+        message = "\n".join([called, result.message, *notes])
+        if result.ok:
+            return Verdict(self.points, self.points, message, student_output=printed)
+        score = self.points * result.fraction if self.partial else 0.0
+        return Verdict(score, self.points, message + (f"\n{self.feedback}" if self.feedback else ""),
+                       hint=ctx.mistake_hint(self, inputs, actual), student_output=printed)
+
+    def _expected(self, ctx, inputs, version: str):
+        if version == self.starters[0] or ctx.mode != "staff":
+            return ctx.expected(self, inputs)
+        return ctx.call_reference(self, replace(self.call, kwargs={**self.call.kwargs, "starter": version}), inputs)
+
+
 def classifier_call(option, num_labels=5):
     return Call("classifier", (), {"sentences": In("sentences"), "num_labels": num_labels, "option": option},
                 module=HARNESS, with_modules=True, needs=CLASSIFIER,
@@ -244,52 +301,95 @@ ADAMW_SETTINGS = ("AdamW: no weight decay, other betas and eps", "AdamW: weight 
 DROPOUT_FEEDBACK = ("train mode, with the grader's deterministic dropout (the same keep-mask for a tensor of a "
                     "given shape in your code and in the reference)")
 
+# The sentence of the course's material each case checks (README.md and structure.md of the 11-711
+# starter, the to-do comments of its bert.py and optimizer.py, sanity_check.py, optimizer_test.py).
+ATTENTION_EQUATION = ("structure.md, BertSelfAttention: \"split the vectors for multi-head attention; follow the "
+                      "equation to compute the attended output of each head; concatenate multi-head attention "
+                      "outputs to recover the original shape\"; bert.py: \"before normalizing the scores, use "
+                      "the attention mask to mask out the padding token scores\"")
+ATTENTION_DROPOUT = ("bert.py, BertSelfAttention.__init__: self.dropout = nn.Dropout(config.attention_probs_dropout_prob),"
+                     " \"this dropout is applied to normalized attention scores following the original "
+                     "implementation of transformer\" (not in the Fall 2023 starter, which is judged without it)")
+ADD_NORM = ("bert.py, BertLayer.add_norm: \"dense_layer, dropout: the sublayer; ln_layer: layer norm that takes "
+            "input+sublayer(output)\"")
+LAYER = ("bert.py, BertLayer.forward: \"1. a multi-head attention layer (BertSelfAttention) 2. a add-norm that takes "
+         "the output of BertSelfAttention and the input of BertSelfAttention 3. a feed forward layer 4. a add-norm "
+         "that takes the output of feed forward layer and the input of feed forward layer\"")
+EMBED = ("bert.py, BertModel.embed: \"get word embedding from self.word_embedding ... get position index and position "
+         "embedding from self.pos_embedding ... add three embeddings together ... layer norm and dropout\"")
+MODEL_OUTPUTS = ("structure.md, BertModel: \"The desired outputs are 1. last_hidden_state ... 2. pooler_output: the "
+                 "[CLS] token embedding\"")
+FINETUNE = "structure.md, classifier.py: \"fine-tune the Bert model on the downstream tasks\" (gradients must reach BERT)"
+SANITY = "README.md, Grading: \"B+: All missing pieces are implemented and pass tests in sanity_check.py\""
+CLASSIFY = ("structure.md, BertSentClassifier: \"encode the sentences using BERT to obtain the pooled output ... "
+            "classify the sentence by applying dropout to the pooled-output and project it using a linear layer\"; "
+            "classifier.py trains it with F.nll_loss (log-probabilities)")
+FREEZE = ("structure.md, BertSentClassifier: \"adjust the model parameters depending on whether we are pre-training "
+          "or fine-tuning BERT\" (the 11-747 starter froze BERT in the training script: not judged there)")
+OPTIMIZER_TEST = ("README.md, Grading: \"B+: ... pass tests in ... optimizer_test.py (optimizer implementation)\"")
+ADAM_STEP = ("optimizer.py, step: \"Access hyperparameters from the group dictionary ... Update first and second "
+             "moments of the gradients ... Bias correction ... the efficient version\"")
+WEIGHT_DECAY = ("optimizer.py, step: \"Add weight decay after the main gradient-based updates. Please note that the "
+                "learning rate should be incorporated into this update.\"")
+PREDICTIONS = ("README.md, Grading: \"A: ... code that achieves comparable accuracy to our reference "
+               "implementation\"; Submission: the four prediction files")
+# correct_bias=False is in AdamW's signature but no to-do or course check sets it: feedback only
+CORRECT_BIAS_FEEDBACK = ("feedback only (0 points unless the course's manifest gives it points): the handout never "
+                         "asks for correct_bias=False; this shows what your step() does when it is passed")
+
 CASES = [
     # ---- BertSelfAttention.attention (eval: dropout off)
-    Value("attention: 4 heads, padding mask", 4, call=attention_call(SMALL), inputs=attention_inputs(SMALL)),
-    Value("attention: 3 heads", 3, call=attention_call(THREE_HEADS), inputs=attention_inputs(THREE_HEADS)),
+    Value("attention: 4 heads, padding mask", 4, call=attention_call(SMALL), inputs=attention_inputs(SMALL),
+          handout=ATTENTION_EQUATION),
+    Value("attention: 3 heads", 3, call=attention_call(THREE_HEADS), inputs=attention_inputs(THREE_HEADS),
+          handout=ATTENTION_EQUATION),
     Value("attention: 1 head, no padding", 2, visibility="hidden", call=attention_call(ONE_HEAD),
-          inputs=attention_inputs(ONE_HEAD, lengths=(5, 5), seq=5)),
-    Value("self-attention forward (transform + attention)", 2,
+          inputs=attention_inputs(ONE_HEAD, lengths=(5, 5), seq=5), handout=ATTENTION_EQUATION),
+    Value("self-attention forward (transform + attention)", 2, handout=ATTENTION_EQUATION,
           call=layer_call("self_attention_forward", SMALL), inputs=hidden_inputs(SMALL, "attention")),
-    Value("attention in train mode: dropout on the probabilities", 2, feedback=DROPOUT_FEEDBACK,
-          call=attention_call(SMALL, train=True), inputs=attention_inputs(SMALL)),
+    StarterAware("attention in train mode: dropout on the probabilities", 2, feedback=DROPOUT_FEEDBACK,
+                 call=attention_call(SMALL, train=True), inputs=attention_inputs(SMALL), handout=ATTENTION_DROPOUT,
+                 starters=ATTENTION_STARTERS),
 
     # ---- BertLayer
     Value("add_norm after attention", 3, call=layer_call("add_norm", SMALL, args=("X", "Y"), sublayer="attention"),
-          inputs=add_norm_inputs(SMALL, "attention")),
+          inputs=add_norm_inputs(SMALL, "attention"), handout=ADD_NORM),
     Value("add_norm after the feed-forward", 2, call=layer_call("add_norm", SMALL, args=("X", "Y"), sublayer="out"),
-          inputs=add_norm_inputs(SMALL, "out")),
-    Value("add_norm in train mode: dropout before the residual sum", 2, feedback=DROPOUT_FEEDBACK,
+          inputs=add_norm_inputs(SMALL, "out"), handout=ADD_NORM),
+    Value("add_norm in train mode: dropout before the residual sum", 2, feedback=DROPOUT_FEEDBACK, handout=ADD_NORM,
           call=layer_call("add_norm", SMALL, train=True, args=("X", "Y"), sublayer="attention"),
           inputs=add_norm_inputs(SMALL, "attention")),
-    Value("BertLayer forward, padding mask", 5, call=layer_call("layer", SMALL), inputs=hidden_inputs(SMALL, "layer")),
+    Value("BertLayer forward, padding mask", 5, call=layer_call("layer", SMALL), inputs=hidden_inputs(SMALL, "layer"),
+          handout=LAYER),
     Value("BertLayer forward, 3 heads", 2, visibility="hidden", call=layer_call("layer", THREE_HEADS),
-          inputs=hidden_inputs(THREE_HEADS, "layer")),
-    Value("BertLayer forward in train mode", 2, feedback=DROPOUT_FEEDBACK,
-          call=layer_call("layer", SMALL, train=True), inputs=hidden_inputs(SMALL, "layer")),
+          inputs=hidden_inputs(THREE_HEADS, "layer"), handout=LAYER),
+    StarterAware("BertLayer forward in train mode", 2, feedback=DROPOUT_FEEDBACK, handout=LAYER,
+                 call=layer_call("layer", SMALL, train=True), inputs=hidden_inputs(SMALL, "layer"),
+                 starters=ATTENTION_STARTERS),
 
     # ---- BertModel
-    Value("embed", 4, call=model_call("embed", ("ids",)), inputs=model_inputs(SMALL)),
-    Value("embed in train mode: dropout once, after LayerNorm", 2, feedback=DROPOUT_FEEDBACK,
+    Value("embed", 4, call=model_call("embed", ("ids",)), inputs=model_inputs(SMALL), handout=EMBED),
+    Value("embed in train mode: dropout once, after LayerNorm", 2, feedback=DROPOUT_FEEDBACK, handout=EMBED,
           call=model_call("embed", ("ids",), train=True), inputs=model_inputs(SMALL)),
     Value("BertModel forward: last hidden state and pooler", 5, partial=True, call=model_call(),
-          inputs=model_inputs(SMALL)),
-    Value("BertModel gradients", 3, visibility="hidden", partial=True,
+          inputs=model_inputs(SMALL), handout=MODEL_OUTPUTS),
+    Value("BertModel gradients", 3, visibility="hidden", partial=True, handout=FINETUNE,
           call=model_call("model_gradients", ("ids", "mask", "dOut")),
           inputs={**model_inputs(SMALL), "dOut": Randn(len(LENGTHS), SEQ, SMALL["hidden_size"])}),
-    Value(SANITY_CASE, 10, partial=True, tolerance=COURSE_SANITY, inputs={"sentences": Sentences()},
+    Value(SANITY_CASE, 10, partial=True, tolerance=COURSE_SANITY, inputs={"sentences": Sentences()}, handout=SANITY,
           call=Call("pretrained_model", (), {"sentences": In("sentences")}, module=HARNESS, with_modules=True,
                     needs=BERT, shows=f"BertModel.from_pretrained('bert-base-uncased').forward on {Sentences.k} "
                                       "tokenized sentences, float32, eval mode"),
           timeout=90, feedback="BertModel.from_pretrained('bert-base-uncased') loads local MiniLM-L6-H384 weights; "
                                "compared on real tokens with the course's tolerance (atol 1e-5, rtol 1e-3)"),
 
-    # ---- classifier.py
-    Value("classifier: log-probabilities of shape [batch, labels]", 4, partial=True, call=classifier_call("finetune"),
-          inputs={"sentences": Sentences()}, timeout=90),
-    Value("classifier: pretrain freezes BERT, trains the head", 2, call=classifier_call("pretrain", num_labels=2),
-          inputs={"sentences": Sentences()}, timeout=90),
+    # ---- classifier.py (on a random BERT of bert-base's width: a head sized 768 fits)
+    StarterAware("classifier: log-probabilities of shape [batch, labels]", 4, partial=True, handout=CLASSIFY,
+                 call=classifier_call("finetune"), inputs={"sentences": Sentences()}, timeout=90,
+                 starters=CLASSIFIER_STARTERS),
+    StarterAware("classifier: pretrain freezes BERT, trains the head", 2, handout=FREEZE,
+                 call=classifier_call("pretrain", num_labels=2), inputs={"sentences": Sentences()}, timeout=90,
+                 starters=CLASSIFIER_STARTERS),
 
     # ---- optimizer.py
     # An optimizer that only replays the fixture's numbers must not earn it: it counts only when
@@ -297,21 +397,23 @@ CASES = [
     Value("AdamW: the course's optimizer_test.npy", 8, tolerance=COURSE_ALLCLOSE, requires=ADAMW_SETTINGS,
           call=Call("adamw_course_check", (), module=HARNESS, with_modules=True, needs=OPTIMIZER,
                     shows="the course's optimizer_test.py with your AdamW"),
-          expected_from=lambda ctx, inputs: optimizer_fixture(ctx.data_dir),
+          expected_from=lambda ctx, inputs: optimizer_fixture(ctx.data_dir), handout=OPTIMIZER_TEST,
           feedback="the course's optimizer_test.py: Linear(3, 2), 1000 steps, lr 1e-3, weight_decay 1e-4, "
                    "torch.allclose against optimizer_test.npy"),
     # Settings where the accepted variants (decay before the update, m_hat/v_hat bias correction)
     # stay within 1e-5 of the reference and every AdamW mutant is off by 1e-3 or more.
-    Value("AdamW: no weight decay, other betas and eps", 2, tolerance=ADAMW_TOLERANCE,
+    Value("AdamW: no weight decay, other betas and eps", 2, tolerance=ADAMW_TOLERANCE, handout=ADAM_STEP,
           call=trajectory_call(lr=1e-3, betas=(0.8, 0.99), eps=1e-5), inputs=trajectory_inputs()),
-    Value("AdamW: weight decay", 2, tolerance=ADAMW_TOLERANCE,
+    Value("AdamW: weight decay", 2, tolerance=ADAMW_TOLERANCE, handout=WEIGHT_DECAY,
           call=trajectory_call(lr=1e-3, weight_decay=0.1), inputs=trajectory_inputs()),
-    Value("AdamW: correct_bias=False", 2, visibility="hidden", tolerance=ADAMW_TOLERANCE,
-          call=trajectory_call(lr=1e-3, correct_bias=False), inputs=trajectory_inputs(40)),
+    Value("AdamW: correct_bias=False", 0, visibility="hidden", tolerance=ADAMW_TOLERANCE,
+          feedback=CORRECT_BIAS_FEEDBACK, call=trajectory_call(lr=1e-3, correct_bias=False),
+          inputs=trajectory_inputs(40)),
 
     # ---- prediction files (judged in the parent against the labels in the data directory)
-    Predictions("sst-dev-output.txt", 10, file="sst-dev-output.txt", labels="sst-dev.txt"),
-    Predictions("sst-test-output.txt", 10, file="sst-test-output.txt", labels="sst-test.txt"),
-    Predictions("cfimdb-dev-output.txt", 10, file="cfimdb-dev-output.txt", labels="cfimdb-dev.txt"),
-    Predictions("cfimdb-test-output.txt", 10, file="cfimdb-test-output.txt", labels="cfimdb-test.txt"),
+    Predictions("sst-dev-output.txt", 10, file="sst-dev-output.txt", labels="sst-dev.txt", handout=PREDICTIONS),
+    Predictions("sst-test-output.txt", 10, file="sst-test-output.txt", labels="sst-test.txt", handout=PREDICTIONS),
+    Predictions("cfimdb-dev-output.txt", 10, file="cfimdb-dev-output.txt", labels="cfimdb-dev.txt", handout=PREDICTIONS),
+    Predictions("cfimdb-test-output.txt", 10, file="cfimdb-test-output.txt", labels="cfimdb-test.txt",
+                handout=PREDICTIONS),
 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import zlib
 from types import SimpleNamespace
 
@@ -99,11 +98,42 @@ def _run(fn):
 
 # ---- the calls the cases make ------------------------------------------------------------------
 
-def self_attention(modules, key, query, value, attention_mask, config, weights, train=False):
-    """BertSelfAttention.attention(key, query, value, attention_mask) -> [bs, seq, hidden]."""
+# ---- starter versions ---------------------------------------------------------------------------
+#
+# The starter changed between course years, and a student is judged by the one they wrote for.
+# A call made with starter="auto" (the student's) says which version the student's classes follow;
+# the reference is then called with that version named, so that both sides are judged alike.
+
+WITH_ATTENTION_DROPOUT = "with attention dropout"
+WITHOUT_ATTENTION_DROPOUT = "without attention dropout (the Fall 2023 starter has no BertSelfAttention.dropout)"
+CLASSIFIER_FREEZES = "11-711 (BertSentClassifier freezes BERT for 'pretrain')"
+FREEZE_OPTION = "11-711 Fall 2023 (the option that freezes BERT is called 'freeze')"
+SCRIPT_FREEZES = "11-747 (forward takes token_type_ids; BERT is frozen in the training script)"
+
+
+def _attention_starter(attention, starter: str) -> str:
+    if starter != "auto":
+        return starter
+    return WITH_ATTENTION_DROPOUT if isinstance(getattr(attention, "dropout", None), torch.nn.Module) \
+        else WITHOUT_ATTENTION_DROPOUT
+
+
+def _as_starter(attention, starter: str) -> str:
+    """Decide the version; for the reference called as an older starter, remove what it lacks."""
+    version = _attention_starter(attention, starter)
+    if version == WITHOUT_ATTENTION_DROPOUT and isinstance(getattr(attention, "dropout", None), torch.nn.Module):
+        attention.dropout = torch.nn.Identity()
+    return version
+
+
+def self_attention(modules, key, query, value, attention_mask, config, weights, train=False, starter=None):
+    """BertSelfAttention.attention(key, query, value, attention_mask) -> [bs, seq, hidden]
+    (with `starter`: {"output": ..., "starter": the version judged})."""
     layer = _build(modules, "bert", "BertSelfAttention", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(lambda: layer.attention(key, query, value, extended))
+    version = _as_starter(layer, starter) if starter else None
+    output = _run(lambda: layer.attention(key, query, value, extended))
+    return {"output": output, "starter": version} if starter else output
 
 
 def self_attention_forward(modules, hidden_states, attention_mask, config, weights, train=False):
@@ -121,11 +151,15 @@ def add_norm(modules, input, output, config, weights, sublayer="attention", trai
     return _run(lambda: layer.add_norm(input, output, *parts))
 
 
-def layer(modules, hidden_states, attention_mask, config, weights, train=False):
-    """BertLayer.forward(hidden_states, extended mask) -> [bs, seq, hidden]."""
+def layer(modules, hidden_states, attention_mask, config, weights, train=False, starter=None):
+    """BertLayer.forward(hidden_states, extended mask) -> [bs, seq, hidden]
+    (with `starter`: {"output": ..., "starter": the version judged})."""
     block = _build(modules, "bert", "BertLayer", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(lambda: block(hidden_states, extended))
+    attention = getattr(block, "self_attention", None)
+    version = _as_starter(attention, starter) if starter else None
+    output = _run(lambda: block(hidden_states, extended))
+    return {"output": output, "starter": version} if starter else output
 
 
 def embed(modules, input_ids, config, weights, train=False):
@@ -174,9 +208,63 @@ def pretrained_model(modules, sentences):
         return _zero_padding(bert(input_ids, attention_mask), attention_mask)
 
 
-def _bert_hidden_size() -> int:
-    with open(base_bert.weights_dir(COURSE_NAME) / "config.json") as f:
-        return int(json.load(f)["hidden_size"])
+# The classifier's structure is checked on a seeded random BERT of bert-base's width, as the course
+# used (a classifier written for hidden size 768 fits), with two layers and a small vocabulary
+# (token ids are folded into it): cheap, and no pretrained weights are needed for structure.
+BERT_BASE_WIDTH = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072, "num_hidden_layers": 2,
+                   "vocab_size": 1024, "max_position_embeddings": 512, "type_vocab_size": 2}
+
+
+class LenientConfig(SimpleNamespace):
+    """The course's classifier config; an attribute a student's own training script added (say
+    `freeze_lm`) reads as None instead of crashing, and is reported."""
+
+    def __init__(self, unset_read: list | None = None, **entries):
+        super().__init__(**entries)
+        object.__setattr__(self, "_unset_read", [] if unset_read is None else unset_read)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name == "_unset_read":
+            raise AttributeError(name)
+        if name not in self._unset_read:
+            self._unset_read.append(name)
+        return None
+
+
+def _bert_frozen(model) -> bool:
+    bert = [p for name, p in model.named_parameters() if name.startswith("bert.")]
+    return bool(bert) and not any(p.requires_grad for p in bert)
+
+
+def _build_classifier(modules, settings):
+    with base_bert.random_stand_in(BERT_BASE_WIDTH, seed=0):
+        return _class(modules, "classifier", "BertSentClassifier")(settings)
+
+
+def _classifier(modules, settings, starter: str):
+    """(the model to judge, the starter version it follows). The Fall 2023 starter renamed the
+    option 'pretrain' to 'freeze': a classifier that freezes (or builds) only for 'freeze'
+    follows it."""
+    try:
+        model, failure = _build_classifier(modules, settings), None
+    except Exception as exc:    # e.g. a classifier that accepts only 'freeze' and 'finetune'
+        model, failure = None, exc
+    if starter != "auto" and model is not None:
+        return model, starter
+    if model is not None and "token_type_ids" in inspect.signature(model.forward).parameters:
+        return model, SCRIPT_FREEZES
+    if settings.option == "pretrain" and (model is None or not _bert_frozen(model)):
+        torch.manual_seed(0)
+        entries = {k: v for k, v in vars(settings).items() if not k.startswith("_")}
+        try:
+            renamed = _build_classifier(modules, LenientConfig(settings._unset_read, **{**entries, "option": "freeze"}))
+        except Exception:
+            renamed = None
+        if renamed is not None and _bert_frozen(renamed):
+            return renamed, FREEZE_OPTION
+    if failure is not None:
+        raise failure
+    return model, CLASSIFIER_FREEZES
 
 
 def _classifier_forward(model, input_ids, attention_mask):
@@ -188,15 +276,18 @@ def _classifier_forward(model, input_ids, attention_mask):
     return model(input_ids, attention_mask)
 
 
-def classifier(modules, sentences, num_labels, option):
-    """Build BertSentClassifier as the course's script does; report what the cases judge:
-    the output's shape, whether rows are log-probabilities, and which parameters train."""
+def classifier(modules, sentences, num_labels, option, starter="auto"):
+    """Build BertSentClassifier as the course's script does (config as the course's, BERT of
+    bert-base's width); report what the cases judge: the output's shape, whether rows are
+    log-probabilities, and which parameters train. Where the starter froze BERT in the training
+    script (11-747), which parameters train is not the classifier's to decide: not reported."""
     torch.manual_seed(0)
-    settings = SimpleNamespace(hidden_dropout_prob=0.3, num_labels=num_labels, hidden_size=_bert_hidden_size(),
-                               data_dir=".", option=option)
-    model = _class(modules, "classifier", "BertSentClassifier")(settings)
+    settings = LenientConfig(hidden_dropout_prob=0.3, num_labels=num_labels, hidden_size=BERT_BASE_WIDTH["hidden_size"],
+                             data_dir=".", option=option)
+    model, version = _classifier(modules, settings, starter)
     model.eval()
     input_ids, attention_mask = _tokenize(sentences)
+    input_ids = input_ids % BERT_BASE_WIDTH["vocab_size"]
     with torch.no_grad():
         log_probs = _classifier_forward(model, input_ids, attention_mask)
     if not isinstance(log_probs, torch.Tensor):
@@ -205,15 +296,19 @@ def classifier(modules, sentences, num_labels, option):
     other_params = [p for name, p in model.named_parameters() if not name.startswith("bert.")]
     # rows of log-probabilities: exp sums to 1 (float32 rounding allowed), hence all <= 0
     row_sums = torch.logsumexp(log_probs.double(), dim=-1) if log_probs.dim() == 2 else None
-    return {
+    judged = {
         "shape": torch.tensor(list(log_probs.shape)),
         "rows are log-probabilities": torch.tensor(row_sums is not None and bool((row_sums.abs() < 1e-4).all())),
         "rows are probabilities": torch.tensor(log_probs.dim() == 2 and bool((log_probs >= 0).all())
                                                and bool(((log_probs.double().sum(-1) - 1).abs() < 1e-4).all())),
-        "BERT trains (any, all)": torch.tensor([any(p.requires_grad for p in bert_params),
-                                                all(p.requires_grad for p in bert_params)]),
         "head trains": torch.tensor(bool(other_params) and all(p.requires_grad for p in other_params)),
     }
+    if version != SCRIPT_FREEZES:
+        judged["BERT trains (any, all)"] = torch.tensor([any(p.requires_grad for p in bert_params),
+                                                         all(p.requires_grad for p in bert_params)])
+    notes = [f"your classifier read config.{name}, which the course's config does not set (read as None)"
+             for name in settings._unset_read]
+    return {"output": judged, "starter": version, "notes": notes}
 
 
 def adamw_course_check(modules):

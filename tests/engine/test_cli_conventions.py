@@ -107,10 +107,20 @@ def test_empty_submission_folder_still_gets_complete_results(tmp_path):
     assert "linear_attention.py" in (tmp_path / "r.json").read_text()
 
 
-def _run_dirs() -> set[str]:
-    import tempfile
-
-    return {p.name for p in Path(tempfile.gettempdir()).glob("dlgrade-run-*")}
+def _run_directory_of(pid: int) -> str | None:
+    """The run directory whose lock the grader `pid` holds open (each run keeps one locked)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith("/.dlgrade-lock") and "/dlgrade-run-" in target:
+            return os.path.dirname(target)
+    return None
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
@@ -119,20 +129,21 @@ def test_interrupted_grading_exits_130_and_leaves_nothing(tmp_path, how):
     shutil.copytree(EXAMPLE, slow)
     (slow / "linear_attention.py").write_text("import time\n\ndef softmax_attention(Q, K, V, causal=False):\n"
                                               "    time.sleep(60)\n")
-    before = _run_dirs()
     proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", "linear_attention", str(slow),
                              "--results", str(tmp_path / "r.json")], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (_run_dirs() - before):
+    run_dir = None
+    while time.monotonic() < deadline and run_dir is None and proc.poll() is None:
+        run_dir = _run_directory_of(proc.pid)
         time.sleep(0.1)
-    assert _run_dirs() - before, "the run never started"
+    assert run_dir, "the run never started"
     time.sleep(2)                                    # inside the sleeping case
     proc.send_signal(how)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, err)
     assert err.strip().splitlines() == ["dlgrade: interrupted"], err
-    assert not (_run_dirs() - before), "a run directory was left behind"
+    assert not os.path.lexists(run_dir), "a run directory was left behind"
     assert not (tmp_path / "r.json").exists()
 
 

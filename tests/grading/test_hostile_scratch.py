@@ -49,12 +49,23 @@ def grade(folder: Path, results: Path, root: Path, env: dict):
     return run_grader(folder, results, env={"DLGRADE_ROOT": str(root), **env})
 
 
+def _enterable_by(path: str, uid: int) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return bool(info.st_mode & 0o001) or info.st_uid == uid
+
+
 def files_of(uid: int, roots=SCRATCH_SPACES) -> list[str]:
-    """What `uid` owns anywhere under the host's scratch spaces (a full walk, independent of the
-    engine's own sweep, which walks only the directories a uid can write)."""
+    """What `uid` owns anywhere it could have reached under the host's scratch spaces (a full
+    walk, independent of the engine's own sweep, which walks only the directories a uid can
+    write). Directories others cannot enter (pytest's own, mode 700) are left out: files of the
+    uid there were put there by another test through a bind mount, not by a run."""
     found = []
     for root in roots:
         for directory, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if _enterable_by(os.path.join(directory, d), uid)]
             for name in dirs + files:
                 path = os.path.join(directory, name)
                 try:

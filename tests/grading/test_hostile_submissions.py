@@ -208,7 +208,7 @@ def test_sys_exit_at_import(tmp_path_factory, schema):
 def test_os_exit_at_import(tmp_path_factory, schema):
     graded = grade_source(tmp_path_factory, "os_exit", REF + "\nimport os\nos._exit(0)\n")
     check_honest(graded, schema)
-    assert_all_code_cases_zero(graded, "ended while importing")
+    assert_all_code_cases_zero(graded, "ended (while importing|the process)")
 
 
 # ---- lying to the grader -------------------------------------------------------------------

@@ -83,12 +83,12 @@ def test_zip_made_like_prepare_submit_with_2021_prediction_format(tmp_path, sche
 
 def test_classifier_importing_a_missing_package_fails_only_its_cases(tmp_path, schema):
     folder = reference_folder(tmp_path / "submission")
-    replace_once(folder / "classifier.py", "import torch\n", "import torch\nimport pandas as pd\n")
+    replace_once(folder / "classifier.py", "import torch\n", "import torch\nimport polars as pl\n")
     graded = grade(folder, tmp_path / "results.json")
     check_honest(graded, schema)
     classifier = code_tests(graded, "classifier")
     assert classifier and all(t["score"] == 0 for t in classifier), graded.describe()
-    assert all("classifier.py" in t["output"] and "'pandas'" in t["output"] for t in classifier)
+    assert all("classifier.py" in t["output"] and "'polars'" in t["output"] for t in classifier)
     others = [t for t in graded.tests if not t["name"].startswith("classifier")]
     assert all(t["score"] == t["max_score"] for t in others), graded.describe()
 

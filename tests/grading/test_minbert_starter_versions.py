@@ -23,14 +23,11 @@ FIXTURES = ROOT / "tests" / "fixtures" / "minbert_versions"
 DATA = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 PREDICTION_SUFFIX = "-output.txt"
 
-# The newest starter found (Fall 2023) changed the API beyond what the grader accepts, on purpose:
-# its classifier.py imports pandas, which the grading environment lacks (so its cases fail with a
-# message naming the package, and the other files are still graded), and its BertSelfAttention
-# has no dropout on the attention probabilities, which this homework's API requires (checked in
-# train mode). Everything else must earn full marks.
+# The newest starter found (Fall 2023) departs from the others: its classifier.py imports pandas
+# (the grader provides a stand-in, since grading never reads its CSV data) and its
+# BertSelfAttention has no dropout (it is judged as that starter asked: without). It too must earn
+# full marks, with notes that say how it was judged.
 FALL_2023 = "11711-fall2023"
-FALL_2023_LOSES = {"classifier: log-probabilities of shape [batch, labels]", "classifier: pretrain freezes BERT, trains the head",
-                   "attention in train mode: dropout on the probabilities", "BertLayer forward in train mode"}
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"course data directory {DATA} missing")
 
@@ -53,7 +50,7 @@ def _lost(test: dict) -> str:
     return f"  - {test['name']}: {test['score']}/{test['max_score']}\n      {shown}"
 
 
-@pytest.mark.parametrize("version", [v for v in VERSIONS if v != FALL_2023])
+@pytest.mark.parametrize("version", VERSIONS)
 def test_starter_version_gets_full_marks_on_every_code_case(version, tmp_path, schema):
     folder = FIXTURES / version
     graded = run_grader(folder, tmp_path / "results.json", assignment="minbert")
@@ -74,14 +71,10 @@ def test_starter_version_gets_full_marks_on_every_code_case(version, tmp_path, s
         assert test["score"] == 0 and "is not in the submission" in test["output"], _lost(test)
 
 
-def test_fall_2023_starter_loses_only_what_departs_from_this_homework(tmp_path, schema):
+def test_fall_2023_train_mode_cases_say_how_they_were_judged(tmp_path, schema):
     graded = run_grader(FIXTURES / FALL_2023, tmp_path / "results.json", assignment="minbert")
     check_honest(graded, schema)
-    code = [t for t in graded.tests if not t["name"].endswith(PREDICTION_SUFFIX)]
-    lost = {t["name"] for t in code if t["score"] < t["max_score"]}
-    assert lost == FALL_2023_LOSES, "\n".join(_lost(t) for t in code if t["score"] < t["max_score"])
-    for test in code:
-        if test["name"].startswith("classifier"):
-            assert "classifier.py" in test["output"] and "'pandas'" in test["output"], _lost(test)
-        elif test["name"] in FALL_2023_LOSES:
-            assert "dropout missing on the attention probabilities" in test["output"], _lost(test)
+    for name in ("attention in train mode: dropout on the probabilities", "BertLayer forward in train mode"):
+        test = graded.by_name[name]
+        assert test["score"] == test["max_score"], _lost(test)
+        assert "judged as the starter you wrote for asked: without attention dropout" in test["output"], _lost(test)

@@ -10,10 +10,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from grader import assignment as assignments
 from grader.cases import Value, build_inputs, case_seed
+from grader.compare import DEFAULT_ATOL_SCALE
 from grader.modules import load_module_set
+from grader.mutants import Mutant
 from grader.runner import reference_value
 from grader.sandbox import wire
 
@@ -108,3 +111,49 @@ def test_golden_values_match_the_reference(expected):
     for case in public:
         result = case.compare(expected[case.name], golden[case.name]["expected"])
         assert result.ok, f"{case.name}: golden value is stale; run `dlgrade record minbert`\n{result.message}"
+
+
+# ---- the float64 tolerance: honest rounding passes, the smallest mistake fails ------------------
+
+FLOAT32_CONSTANT = Mutant("float32_constant", "", "bert.py", "scores = scores / math.sqrt(self.attention_head_size)",
+                          "scores = scores / torch.sqrt(torch.tensor(self.attention_head_size))")
+
+
+def _relative_error(expected, value) -> float:
+    """The largest |value - expected| over the largest |expected|, over every float64 tensor."""
+    if isinstance(expected, dict):
+        return max((_relative_error(expected[k], value[k]) for k in expected), default=0.0)
+    if isinstance(expected, (list, tuple)):
+        return max((_relative_error(e, v) for e, v in zip(expected, value)), default=0.0)
+    if not (isinstance(expected, torch.Tensor) and expected.dtype == torch.float64 and expected.numel()):
+        return 0.0
+    return float((value - expected).abs().nan_to_num(float("inf")).max() / expected.abs().max())
+
+
+def test_the_scaled_tolerance_separates_rounding_from_the_smallest_mistake(support, expected):
+    cases = [c for c in value_cases("bert.py") if not c.name.startswith(EXPENSIVE)]
+    rounded = modules_for(support, FLOAT32_CONSTANT)
+    rounding = max(_relative_error(expected[c.name], reference_value(rounded, c, inputs_of(c), MINBERT.default_module))
+                   for c in cases)
+    mistakes = {}
+    for mutant in (m for m in MINBERT.mutants if m.file == "bert.py"):
+        modules = modules_for(support, mutant)
+        errors = []
+        for case in cases:
+            try:
+                errors.append(_relative_error(expected[case.name],
+                                              reference_value(modules, case, inputs_of(case), MINBERT.default_module)))
+            except Exception:
+                errors.append(float("inf"))
+        mistakes[mutant.name] = max(errors)
+    smallest = min(mistakes, key=mistakes.get)
+    scale = DEFAULT_ATOL_SCALE[torch.float64]
+    print(f"\nfloat32 constant: {rounding:.2g} of max|expected|; tolerance {scale:g}; smallest mistake "
+          f"({smallest}): {mistakes[smallest]:.2g}; margins x{scale / max(rounding, 1e-300):.0f} and "
+          f"x{mistakes[smallest] / scale:.0f}")
+    assert 0 < rounding < scale / 3, "a float32 constant is not within the scaled tolerance"
+    assert mistakes[smallest] > 100 * scale, f"the mistake {smallest} comes within 100x of the tolerance"
+    # and the cases themselves say so
+    for case in cases:
+        value = reference_value(rounded, case, inputs_of(case), MINBERT.default_module)
+        assert case.compare(expected[case.name], value).ok, case.name
