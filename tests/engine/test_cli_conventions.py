@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "grading"))
+from gradingkit import read_terminal, run_directory_of  # noqa: E402
 EXAMPLE = ROOT / "examples" / "linear_attention_submission"
 COMMANDS = ("grade", "verify", "record", "package", "bundle", "list")
 
@@ -107,22 +108,6 @@ def test_empty_submission_folder_still_gets_complete_results(tmp_path):
     assert "linear_attention.py" in (tmp_path / "r.json").read_text()
 
 
-def _run_directory_of(pid: int) -> str | None:
-    """The run directory whose lock the grader `pid` holds open (each run keeps one locked)."""
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return None
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.endswith("/.dlgrade-lock") and "/dlgrade-run-" in target:
-            return os.path.dirname(target)
-    return None
-
-
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_grading_exits_130_and_leaves_nothing(tmp_path, how):
     slow = tmp_path / "slow"
@@ -135,7 +120,7 @@ def test_interrupted_grading_exits_130_and_leaves_nothing(tmp_path, how):
     deadline = time.monotonic() + 60
     run_dir = None
     while time.monotonic() < deadline and run_dir is None and proc.poll() is None:
-        run_dir = _run_directory_of(proc.pid)
+        run_dir = run_directory_of(proc.pid)
         time.sleep(0.1)
     assert run_dir, "the run never started"
     time.sleep(2)                                    # inside the sleeping case
@@ -147,23 +132,6 @@ def test_interrupted_grading_exits_130_and_leaves_nothing(tmp_path, how):
     assert not (tmp_path / "r.json").exists()
 
 
-def _read_all(fd: int, proc: subprocess.Popen, timeout: float) -> str:
-    chunks, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def _grade_with_stderr_on_a_terminal(tmp_path, *extra) -> tuple[int, str]:
     """An empty submission: every case still runs (and fails fast), which is all progress needs."""
     (tmp_path / "empty").mkdir(exist_ok=True)
@@ -172,7 +140,7 @@ def _grade_with_stderr_on_a_terminal(tmp_path, *extra) -> tuple[int, str]:
                              "--results", str(tmp_path / "r.json"), *extra], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=secondary)
     os.close(secondary)
-    text = _read_all(primary, proc, 240)
+    text = read_terminal(primary, proc, 240)
     proc.wait(timeout=60)
     os.close(primary)
     return proc.returncode, text

@@ -20,28 +20,18 @@ def test_verify_linear_attention_full_reference_zero_starter_all_mutants_caught(
     graded) on the terminal."""
     import os
     import pty
-    import select
+
+    sys.path.insert(0, str(ROOT / "tests" / "grading"))
+    from gradingkit import read_terminal
 
     primary, secondary = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "grader", "verify", "linear_attention"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=secondary, text=True)
     os.close(secondary)
-    shown = b""
-    while True:
-        ready, _, _ = select.select([primary], [], [], 1.0)
-        if ready:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            shown += data
-        elif proc.poll() is not None:
-            break
+    progress = read_terminal(primary, proc, 600)
     stdout = proc.communicate(timeout=600)[0]
     os.close(primary)
-    assert proc.returncode == 0, stdout + shown.decode()
+    assert proc.returncode == 0, stdout + progress
     lines = stdout.splitlines()
     reference = next(l for l in lines if l.startswith("reference:")).split(":")[1].split("/")
     assert float(reference[0]) == float(reference[1]) > 0
@@ -49,7 +39,6 @@ def test_verify_linear_attention_full_reference_zero_starter_all_mutants_caught(
     caught, total = next(l for l in lines if l.startswith("mutation score:")).split(":")[1].strip().split("/")
     assert caught == total and int(total) >= 8
     assert "NOT CAUGHT" not in stdout
-    progress = shown.decode("utf-8", "replace")
     assert progress.count("mutant ") >= int(total) and "reference: " in progress, progress[-2000:]
 
 

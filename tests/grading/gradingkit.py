@@ -331,3 +331,23 @@ def run_grader_measured(submission: Path, results_path: Path, timeout: float = G
     graded = Graded(submission, results_path, measured["pid"], proc.returncode, out.decode("utf-8", "replace"),
                     err.decode("utf-8", "replace"), seconds, json.loads(results_path.read_text()))
     return graded, measured["maxrss_kb"] * 1024
+
+
+def read_terminal(fd: int, proc, timeout: float) -> str:
+    """Everything a process writes to the pseudo-terminal `fd` until it exits (or `timeout`)."""
+    import select
+
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    return b"".join(chunks).decode("utf-8", "replace")
