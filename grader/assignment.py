@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import os
 import sys
 import tomllib
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,12 +97,27 @@ class Assignment:
         return bool(self.reference_files) and all(p.is_file() for p in self.reference_files.values())
 
 
-def _load_module(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+PACKAGE = "dlgrade_assignments"
+
+
+def _package(name: str, path: Path) -> str:
+    """The assignment folder as a package, `dlgrade_assignments.NAME`, so that its files import
+    each other relatively (`from .predictions import Predictions`). Reloaded on every load."""
+    if PACKAGE not in sys.modules:
+        root = types.ModuleType(PACKAGE)
+        root.__path__ = []
+        sys.modules[PACKAGE] = root
+    qualified = f"{PACKAGE}.{name}"
+    for module in [m for m in sys.modules if m == qualified or m.startswith(qualified + ".")]:
+        del sys.modules[module]
+    package = types.ModuleType(qualified)
+    package.__path__ = [str(path)]
+    sys.modules[qualified] = package
+    return qualified
+
+
+def _load_module(package: str, name: str):
+    return importlib.import_module(f"{package}.{name}")
 
 
 def _support_files(path: Path, entries: list[str]) -> dict[str, Path]:
@@ -162,16 +178,16 @@ def load(name: str) -> Assignment:
         data_files=list(m.get("data", {}).get("files", [])),
         predictions=m.get("predictions", {}),
     )
-    prefix = f"dlgrade_assignments.{name}"
+    prefix = _package(name, path)
     if (path / "cases.py").is_file():
-        assignment.cases = list(_load_module(path / "cases.py", f"{prefix}.cases").CASES)
+        assignment.cases = list(_load_module(prefix, "cases").CASES)
     if (path / "questions.py").is_file():
-        assignment.questions = list(_load_module(path / "questions.py", f"{prefix}.questions").QUESTIONS)
+        assignment.questions = list(_load_module(prefix, "questions").QUESTIONS)
         answers = assignment.answers_file or "answers.toml"
         assignment.cases += [Answer(f"{answers}: {q.id}", q.points, question=q, answers_file=answers)
                              for q in assignment.questions]
     if (path / "mistakes.py").is_file():
-        mistakes = _load_module(path / "mistakes.py", f"{prefix}.mistakes")
+        mistakes = _load_module(prefix, "mistakes")
         assignment.mutants = list(mistakes.MUTANTS)
         assignment.variants = list(getattr(mistakes, "VARIANTS", []))
     assignment.hints = {m.name: m.hint for m in assignment.mutants}

@@ -13,7 +13,6 @@ the expected one (reference in staff mode, golden file in student mode) and retu
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -22,6 +21,7 @@ import torch
 from grader import bounded
 from grader.compare import Comparison, Tolerance, compare
 from grader.complexity import growth_exponent
+from grader.seeding import case_seed, seed_everything  # noqa: F401  (part of the case-writing API)
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -49,24 +49,6 @@ def build_inputs(specs: dict, seed: int) -> dict:
     return {name: spec.build(generator) if hasattr(spec, "build") else spec for name, spec in specs.items()}
 
 
-def case_seed(assignment: str, case_name: str, salt: str = "") -> int:
-    """The one seed of a case: its inputs and every generator its call may draw from, on both
-    sides of the trust boundary. `salt` is staff-only in staff mode (see Assignment.staff_salt),
-    so that staff inputs are not the public ones whose expected values students hold."""
-    return zlib.crc32(f"{assignment}/{case_name}{'/' + salt if salt else ''}".encode())
-
-
-def seed_everything(seed: int) -> None:
-    """Seed every global generator a call may draw from: Python's, numpy's and torch's."""
-    import random
-
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 # ---- calls --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -77,17 +59,29 @@ class In:
 
 @dataclass(frozen=True)
 class Glue:
-    """A grader-provided callable (see grader/glue.py), e.g. a trusted feature map."""
+    """A function of the assignment's own support module `module` (its glue, copied into the
+    sandbox like any support file), handed to the student's function: e.g. a trusted feature map."""
     name: str
     kwargs: dict = field(default_factory=dict)
+    module: str = "glue"
 
 
 def _encode(value):
     if isinstance(value, In):
         return {"$input": value.name}
     if isinstance(value, Glue):
-        return {"$glue": value.name, "kwargs": {k: _encode(v) for k, v in value.kwargs.items()}}
+        return {"$glue": value.name, "module": value.module, "kwargs": {k: _encode(v) for k, v in value.kwargs.items()}}
     return value
+
+
+def _glue_modules(values) -> set[str]:
+    found = set()
+    for value in values:
+        if isinstance(value, Glue):
+            found |= {value.module} | _glue_modules(value.kwargs.values())
+        elif isinstance(value, (list, tuple)):
+            found |= _glue_modules(value)
+    return found
 
 
 @dataclass(frozen=True)
@@ -121,6 +115,11 @@ class Call:
             "with_modules": self.with_modules,
             "needs": list(self.needs),
         }
+
+    def modules(self, default_module: str) -> set[str]:
+        """Every module the call uses in the sandbox: its own, the student's modules it needs
+        (a harness call), and the glue modules of its arguments."""
+        return {self.module or default_module, *self.needs} | _glue_modules([*self.args, *self.kwargs.values()])
 
     def describe(self, inputs: dict) -> str:
         def show(a):
@@ -435,106 +434,3 @@ class Answer(Case):
         if judged["correct"]:
             return Verdict(self.points, self.points, judged["message"])
         return self.failed(judged["message"])
-
-
-def _score_predictions(text: bytes, data: list, name: str) -> dict:
-    """In a bounded helper: read and score one prediction file against the labels."""
-    import dataclasses
-
-    from grader import prediction_files
-
-    return dataclasses.asdict(prediction_files.score(text.decode("utf-8", "replace"), data, name=name))
-
-
-@dataclass
-class Predictions(Case):
-    """A prediction file of the submission (`{pred} ||| {sentence}` lines), scored in the parent
-    against the labels in the data directory (see grader/prediction_files.py).
-
-    `format_share` of the points is for a file with one well-formed line per example in the
-    data's order; the rest is for accuracy, by `bands` of (share of `reference_accuracy`,
-    share of those points). Where the labels are hidden (all one class, as the public CFIMDB
-    test file), accuracy is not scored and the case is worth only its format points, whether
-    or not the file was submitted. Accuracy points also need code that runs: the manifest's
-    `[predictions] accuracy_requires` ("model-code": at least one case of the files named in
-    `accuracy_code`; "sanity-check": the case named in `sanity_case`); a prediction file is
-    text anyone can write, so on its own it proves only its format."""
-    file: str = ""
-    labels: str = ""
-    reference_accuracy: float = 1.0
-    bands: tuple = ((0.95, 1.0), (0.85, 0.5), (0.7, 0.25))
-    format_share: float = 0.3
-
-    def _labels(self, ctx):
-        from grader import prediction_files
-
-        key = ("labels", str(ctx.data_dir), self.labels)
-        if key not in ctx.assignment.cache:
-            ctx.assignment.cache[key] = prediction_files.read_data_file(ctx.data_dir / self.labels)
-        return ctx.assignment.cache[key]
-
-    def run(self, ctx) -> Verdict:
-        from grader import prediction_files
-
-        if ctx.data_dir is None:
-            return Verdict(0.0, self.points, "internal grader error: no data directory is configured for the labels; "
-                           "please tell the course staff", status="failed")
-        try:
-            data = self._labels(ctx)
-        except (OSError, ValueError) as exc:
-            return Verdict(0.0, self.points, f"internal grader error: the labels {ctx.data_dir / self.labels} could "
-                           f"not be read ({exc}); please tell the course staff", status="failed")
-        format_points = self.points * self.format_share
-        hidden = len({e.label for e in data}) < 2
-        max_score = format_points if hidden else self.points
-        text = ctx.submission.files.get(self.file)
-        if text is None:
-            return Verdict(0.0, max_score, f"{self.file} is not in the submission (run the training script with "
-                           f"--dev_out/--test_out and include its output files)" + (f"\n{self.feedback}" if self.feedback else ""))
-        judged = ctx.judge(_score_predictions, text, data, self.labels, what=self.file, timeout=30)
-        if isinstance(judged, bounded.BoundedFailure):
-            return Verdict(0.0, max_score, f"{self.file} could not be scored: {judged.reason}")
-        result = prediction_files.PredictionScore(**judged)
-        settings = ctx.assignment.predictions
-        reference_accuracy = settings.get("reference_accuracy", {}).get(self.file, self.reference_accuracy)
-        bands = tuple(tuple(b) for b in settings.get("bands", self.bands))
-        lines = [f"{self.file}: {result.n_predictions} lines for {result.n_labels} examples"
-                 + (f", format {result.format!r}" if result.format else "")]
-        lines += [f"  - {problem}" for problem in result.problems]
-        if result.accuracy is None:
-            return Verdict(0.0, max_score, "\n".join(lines + ["  not scored: the file could not be matched to the data"]))
-        well_formed = result.alignment == "position"
-        earned = format_points if well_formed else format_points / 2
-        if hidden:
-            lines.append(f"  accuracy not scored: the labels of {self.labels} in {ctx.data_dir} are hidden "
-                         "(staff: grade with the real labels via --data-dir)")
-            return Verdict(earned, max_score, "\n".join(lines))
-        accuracy_points = prediction_files.thresholds_points(result.accuracy, reference_accuracy, bands) * \
-            (self.points - format_points)
-        full = max(bands, key=lambda b: b[1])[0] * reference_accuracy
-        lines.append(f"  accuracy {result.accuracy:.3f} ({result.n_correct}/{result.n_labels}); the reference "
-                     f"reaches {reference_accuracy:.3f}; full points from {full:.3f}")
-        return Verdict(round(earned + accuracy_points, 4), self.points, "\n".join(lines),
-                       extra={"accuracy_points": round(accuracy_points, 4)})
-
-    def gate(self, verdict: Verdict, verdicts: dict, ctx) -> Verdict:
-        """Accuracy points only where the model code runs (see the class docstring)."""
-        accuracy = verdict.extra.get("accuracy_points", 0.0)
-        if not accuracy:
-            return verdict
-        settings = ctx.assignment.predictions
-        if settings.get("accuracy_requires", "model-code") == "sanity-check":
-            needed = [settings.get("sanity_case", "")]
-            ok = all(verdicts.get(n) is not None and verdicts[n].status == "passed" for n in needed)
-            why = f"the case {needed[0]!r} passes"
-        else:
-            files = settings.get("accuracy_code", [])
-            needed = sorted({n for f in files for n in ctx.assignment.case_names_using(f)} & set(verdicts))
-            ok = not needed or any(verdicts[n].score > 0 for n in needed)
-            why = f"at least one case of {', '.join(files)} earns points"
-        if ok:
-            return verdict
-        return Verdict(round(verdict.score - accuracy, 4), verdict.max_score,
-                       f"{verdict.message}\n  accuracy not counted ({accuracy:g} points): a prediction file is text "
-                       f"anyone can write; its accuracy counts only when {why}",
-                       hint=verdict.hint, student_output=verdict.student_output, extra=verdict.extra)

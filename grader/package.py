@@ -48,31 +48,13 @@ def requirements(pyproject: Path | None = None) -> str:
             + "".join(line(d) for d in dependencies))
 
 
-def _label_warnings(assignment: Assignment, data_dir: Path | None) -> list[str]:
-    """Labels the Predictions cases will read from the packed data directory: missing files,
-    and hidden labels (all one class, as the public CFIMDB test file), which score nothing."""
-    from grader import prediction_files
-    from grader.cases import Predictions
-
-    cases = [c for c in assignment.cases if isinstance(c, Predictions)]
-    if not cases:
-        return []
-    if data_dir is None or not data_dir.is_dir():
-        return [f"no data directory packed ({data_dir or 'none configured'}): the prediction-file cases "
-                f"({', '.join(c.file for c in cases)}) will fail; pass the labels with --data-dir"]
+def _data_warnings(assignment: Assignment, data_dir: Path | None) -> list[str]:
+    """What the cases say of the data directory they will read (missing files, hidden labels)."""
     found = []
-    for labels in dict.fromkeys(c.labels for c in cases):
-        files = ", ".join(c.file for c in cases if c.labels == labels)
-        try:
-            data = prediction_files.read_data_file(data_dir / labels)
-        except (OSError, ValueError) as exc:
-            found.append(f"{labels}: cannot be read from {data_dir} ({exc}); the cases of {files} will fail")
-            continue
-        classes = {e.label for e in data}
-        if len(classes) < 2:
-            found.append(f"{labels} in {data_dir}: all {len(data)} labels are {', '.join(map(str, classes)) or 'empty'} "
-                         f"(the public, hidden labels): the accuracy of {files} will not be scored; "
-                         f"package the real labels with --data-dir")
+    for case in assignment.cases:
+        check = getattr(case, "data_warnings", None)
+        if check is not None:
+            found += [w for w in check(data_dir) if w not in found]
     return found
 
 
@@ -113,7 +95,7 @@ def package(assignment: Assignment, out_dir: Path | None = None, data_dir: Path 
         if packs_other_data:
             _add_tree(archive, data_dir, f"assignments/{assignment.name}/data")
     result = Packaged(target)
-    result.warnings = _label_warnings(assignment, data_dir)
+    result.warnings = _data_warnings(assignment, data_dir)
     return result
 
 

@@ -272,7 +272,7 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
         report.notes.extend(sub.notes)
         cases = _selected(assignment, mode, only, report)
         modules = sorted({name for c in cases if getattr(c, "call", None)
-                          for name in (c.call.module or assignment.default_module, *c.call.needs)})
+                          for name in c.call.modules(assignment.default_module)})
         support = assignment.support_sources()
         shadowed = sorted(set(sub.helpers) & set(support))
         if shadowed:

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cases import Call, In, Predictions, Randn, StudentError, Value, Verdict
+from grader.cases import Call, In, Randn, StudentError, Value, Verdict
 from grader.compare import Comparison, Tolerance
+
+from .predictions import Predictions
 
 HARNESS = "minbert_harness"
 BERT, CLASSIFIER, OPTIMIZER = ("bert",), ("classifier", "bert"), ("optimizer",)

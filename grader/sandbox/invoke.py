@@ -3,9 +3,10 @@ child) and the reference or a mutant (in the parent), so both are called identic
 
 A spec is plain data:
     {"module": "linear_attention", "target": "kernel_attention",
-     "args": [{"$input": "Q"}, ..., {"$glue": "elu_plus_one"}], "kwargs": {...},
-     "grad": None | {"wrt": ["Q", "K"], "upstream": "dOut"},
-     "sizes": None | number of input sets (complexity cases)}
+     "args": [{"$input": "Q"}, ..., {"$glue": "elu_plus_one", "module": "glue"}], "kwargs": {...},
+     "grad": None | {"wrt": ["Q", "K"], "upstream": "dOut"}}
+A `$glue` names a function of one of the assignment's own support modules (its "glue"): a
+helper the grader hands to the student's function, the same on both sides.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import time
 
 import torch
 
-from grader.glue import GLUE
 
 
 def describe_target(spec: dict) -> str:
@@ -28,14 +28,15 @@ def resolve(module, target: str):
     return obj
 
 
-def _materialize(value, inputs: dict):
+def _materialize(value, inputs: dict, modules: dict):
     if type(value) is dict and "$input" in value:
         return inputs[value["$input"]]
     if type(value) is dict and "$glue" in value:
-        kwargs = {k: _materialize(v, inputs) for k, v in value.get("kwargs", {}).items()}
-        return functools.partial(GLUE[value["$glue"]], **kwargs) if kwargs else GLUE[value["$glue"]]
+        function = resolve(modules[value["module"]], value["$glue"])
+        kwargs = {k: _materialize(v, inputs, modules) for k, v in value.get("kwargs", {}).items()}
+        return functools.partial(function, **kwargs) if kwargs else function
     if type(value) in (list, tuple):
-        return type(value)(_materialize(v, inputs) for v in value)
+        return type(value)(_materialize(v, inputs, modules) for v in value)
     return value
 
 
@@ -47,8 +48,8 @@ def call(modules: dict, spec: dict, inputs: dict):
         inputs = dict(inputs)
         for name in grad["wrt"]:
             inputs[name] = inputs[name].detach().clone().requires_grad_(True)
-    args = [_materialize(a, inputs) for a in spec.get("args", [])]
-    kwargs = {k: _materialize(v, inputs) for k, v in spec.get("kwargs", {}).items()}
+    args = [_materialize(a, inputs, modules) for a in spec.get("args", [])]
+    kwargs = {k: _materialize(v, inputs, modules) for k, v in spec.get("kwargs", {}).items()}
     output = fn(modules, *args, **kwargs) if spec.get("with_modules") else fn(*args, **kwargs)
     if not grad:
         return output

@@ -23,6 +23,7 @@ import traceback
 import torch
 
 from grader.sandbox import invoke, isolation, measures, wire
+from grader.seeding import seed_everything
 
 STACK_SIGNAL = signal.SIGUSR2
 
@@ -93,7 +94,7 @@ class _HungFunctions:
 
 
 def _run(request: dict, modules: dict, scratch: str) -> dict:
-    torch.manual_seed(request.get("seed", 0))
+    seed_everything(request.get("seed", 0) if type(request.get("seed")) is int else 0)
     measure = measures.MEASURES[request.get("measure", "call")]
     hung = request.get("hung") or []
     if hung:

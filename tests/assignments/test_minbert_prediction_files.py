@@ -1,13 +1,16 @@
-"""Reading and scoring minbert prediction files (grader/prediction_files.py)."""
+"""Reading and scoring minbert prediction files (assignments/minbert/prediction_files.py)."""
 from __future__ import annotations
 
-from grader.assignment import load as load_assignment
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from grader.prediction_files import (
+from grader.assignment import load as load_assignment
+
+MINBERT = load_assignment("minbert")     # also makes its files importable as a package
+
+from dlgrade_assignments.minbert.prediction_files import (  # noqa: E402
     FORMAT_2021,
     FORMAT_CURRENT,
     normalize_sentence,
@@ -19,7 +22,7 @@ from grader.prediction_files import (
     thresholds_points,
 )
 
-DATA_DIR = load_assignment("minbert").data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
+DATA_DIR = MINBERT.data_dir   # manifest [data] dir, or $DLGRADE_DATA_DIR
 
 DATA = """\
 3 ||| It 's a lovely film .
