@@ -66,5 +66,14 @@ if [ -n "$leaked" ]; then
     exit 1
 fi
 
+# The staff values (the reference's values and times on the staff inputs, each known mistake's
+# values) are computed once, here, into a root-only cache (/var/cache/dlgrade, mode 0700): each
+# student's run reads them, so a failing submission costs no more than a correct one and the
+# grader never loads the reference. Without it grading still works, computing them per run.
+ASSIGNMENT="$(tr -d '[:space:]' < "$SOURCE/ASSIGNMENT")"
+if ! DLGRADE_ROOT="$SOURCE" PYTHONPATH="$SOURCE" .venv/bin/python -m grader warm "$ASSIGNMENT" --quiet; then
+    echo "setup.sh: warming the staff-value cache failed; each run will compute the values itself" >&2
+fi
+
 cp run_autograder "$ROOT/run_autograder"
 chmod +x "$ROOT/run_autograder"

@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 import tomllib
+import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,9 @@ class Assignment:
     data_dir: Path | None = None
     # files the parent reads from the data directory ([data] files): checked before grading
     data_files: list[str] = field(default_factory=list)
-    # [predictions] of the manifest: reference accuracies per file and the bands relative to them
-    predictions: dict = field(default_factory=dict)
+    # the whole manifest: an assignment's own code reads its own tables here (minbert's
+    # [predictions]), so every setting has one source
+    manifest: dict = field(default_factory=dict)
     cases: list = field(default_factory=list)
     mutants: list = field(default_factory=list)
     variants: list = field(default_factory=list)   # right answers written differently (full marks)
@@ -117,7 +119,13 @@ def _package(name: str, path: Path) -> str:
 
 
 def _load_module(package: str, name: str):
-    return importlib.import_module(f"{package}.{name}")
+    """An assignment file; a mistake in it is the staff's, said in one line with where it is."""
+    try:
+        return importlib.import_module(f"{package}.{name}")
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(f"{name}.py")]
+        where = f"{frames[-1].filename} line {frames[-1].lineno}" if frames else f"{name}.py"
+        raise AssignmentError(f"{where}: {type(exc).__name__}: {exc}") from exc
 
 
 def _support_files(path: Path, entries: list[str]) -> dict[str, Path]:
@@ -176,7 +184,7 @@ def load(name: str) -> Assignment:
         support_files=_support_files(path, m.get("sandbox", {}).get("support", [])),
         data_dir=_data_dir(path, m.get("data", {}).get("dir")),
         data_files=list(m.get("data", {}).get("files", [])),
-        predictions=m.get("predictions", {}),
+        manifest=m,
     )
     prefix = _package(name, path)
     if (path / "cases.py").is_file():

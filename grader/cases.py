@@ -8,13 +8,16 @@ worth. Four kinds cover the homework so far:
     GpuTiming(name, Call(...), inputs_at=..., sizes=...)      # skipped, with a message, without CUDA
     Answer(name, points, question)                            # a symbolic answer in answers.toml
 
-Each kind's `run(ctx)` asks the context for the student's value (computed in the sandbox) and
-the expected one (reference in staff mode, golden file in student mode) and returns a Verdict.
+A kind is one class: its `run(ctx)` asks the `Context` (below) for the student's value of a
+call (computed in the sandbox under a named measure, grader/sandbox/measures.py), the
+reference's, the expected one and a hint, and returns a Verdict. A kind that needs a new
+measurement registers one measure; nothing else in the engine changes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Protocol
 
 import torch
 
@@ -22,6 +25,7 @@ from grader import bounded
 from grader.compare import Comparison, Tolerance, compare
 from grader.complexity import growth_exponent
 from grader.seeding import case_seed, seed_everything  # noqa: F401  (part of the case-writing API)
+from grader.verdict import Verdict
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -138,26 +142,49 @@ class Call:
         return what + (f", then gradients w.r.t. {', '.join(self.grad)}" if self.grad else "")
 
 
-# ---- verdicts -----------------------------------------------------------------------------
-
-@dataclass
-class Verdict:
-    score: float
-    max_score: float
-    message: str
-    status: str = ""                 # "passed" / "failed"; derived when empty
-    hint: str = ""                   # the named likely mistake, when one matched
-    student_output: str = ""         # what the student's code printed (never parsed)
-    skipped: bool = False
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not self.status:
-            self.status = "passed" if self.score >= self.max_score else "failed"
-
-
 class StudentError(Exception):
     """The student's code raised, timed out, crashed or returned something unusable."""
+
+
+class Context(Protocol):
+    """What a case sees of a grading run (implemented by grader/context.py's GradingContext)."""
+
+    mode: str                        # "staff" (reference at hand) or "student" (golden values)
+    assignment: object               # grader.assignment.Assignment
+    default_module: str
+    data_dir: Path | None
+    submission: object               # grader.submission.Submission: the student's files
+
+    def inputs(self, case: "Case", specs: dict, offset: int = 0) -> dict:
+        """The case's inputs, built from `specs` on the case's seed (+ `offset`)."""
+
+    def student(self, case: "Case", call: Call, inputs, measure: str = "call", options: dict | None = None,
+                timeout: float | None = None) -> tuple[object, str]:
+        """(the measure of the student's call, what it printed); StudentError otherwise."""
+
+    def reference(self, case: "Case", call: Call, inputs, measure: str = "call", options: dict | None = None):
+        """The measure of the reference's call on the same seed (staff mode only)."""
+
+    def expected(self, case: "Case", inputs):
+        """The reference's value of the case's call (staff mode), else the recorded one."""
+
+    def reference_seconds(self, case: "Case", inputs) -> float | None:
+        """How long the reference took (staff mode), else None."""
+
+    def timeout(self, case: "Case", reference_seconds: float | None = None) -> float:
+        """The case's time limit: a floor plus a multiple of the reference's time, within its cap."""
+
+    def hint(self, case: "Case", inputs: dict, actual) -> str:
+        """"likely mistake: ..." when a known mistake computes what the student's code did."""
+
+    def mistake_values(self, case: "Case", inputs: dict):
+        """(hint, value) of each known mistake whose value differs from the expected one."""
+
+    def judge(self, fn: Callable, *args, what: str, timeout: float = 20.0, memory_mb: int = 256):
+        """`fn(*args)` in a bounded helper: its value, or a bounded.BoundedFailure."""
+
+    def tell_once(self, cause: str, message: str, case: "Case", short: str) -> str:
+        """`message` the first time a cause is told, a pointer to that case afterwards."""
 
 
 # ---- cases --------------------------------------------------------------------------------
@@ -189,10 +216,12 @@ class Case:
         """Graded only where staff data is present (never in a student bundle)."""
         return False
 
+    def warm(self, ctx: Context) -> None:
+        """Compute, ahead of any student, the staff values grading will ask for (`dlgrade warm`
+        fills the oracle's cache with them). Most kinds need none."""
+
     def failed(self, message: str, **kw) -> Verdict:
-        if self.feedback:
-            message += f"\n{self.feedback}"
-        return Verdict(0.0, self.points, message, **kw)
+        return Verdict(0.0, self.points, message, feedback=self.feedback, **kw)
 
     def gate(self, verdict: Verdict, verdicts: dict, ctx) -> Verdict:
         """Zero this case's points unless every case in `requires` passed (where they ran)."""
@@ -201,8 +230,7 @@ class Case:
             return verdict
         note = (f"not counted: this check counts only when {', '.join(repr(n) for n in failing)} also "
                 f"pass{'es' if len(failing) == 1 else ''}")
-        return Verdict(0.0, verdict.max_score, f"{verdict.message}\n{note}", status="failed", hint=verdict.hint,
-                       student_output=verdict.student_output, extra=verdict.extra)
+        return replace(verdict, score=0.0, status="failed", notes=(*verdict.notes, note))
 
 
 @dataclass
@@ -219,9 +247,6 @@ class Value(Case):
     derive: Callable | None = None
     derived: str = ""                # what `derive` computes, for the feedback
     derive_check: Callable | None = None
-    # Expected value from a fixture instead of the reference: expected_from(ctx, inputs), e.g. a
-    # course's recorded array read from the data directory (both modes).
-    expected_from: Callable | None = None
 
     def compare(self, expected, actual, reveal: bool = True, equal_nan: bool = False):
         if self.derive is not None:
@@ -236,25 +261,33 @@ class Value(Case):
                                               f"from it ({type(exc).__name__}: {exc})")
         return compare(expected, actual, self.tolerance, where=self.derived or "output", reveal=reveal, equal_nan=equal_nan)
 
-    def built_inputs(self, ctx) -> dict:
+    def built_inputs(self, ctx: Context) -> dict:
         return ctx.inputs(self, self.inputs)
 
-    def run(self, ctx) -> Verdict:
+    def warm(self, ctx: Context) -> None:
+        inputs = self.built_inputs(ctx)
+        ctx.reference_seconds(self, inputs)
+        list(ctx.mistake_values(self, inputs))
+
+    def expected_value(self, ctx: Context, inputs):
+        """What the student's value is judged against (a subclass may read a course fixture)."""
+        return ctx.expected(self, inputs)
+
+    def run(self, ctx: Context) -> Verdict:
         inputs = self.built_inputs(ctx)
         called = "called " + self.call.describe(inputs)
-        expected = ctx.expected(self, inputs)
-        timeout = ctx.case_timeout(self, ctx.reference_seconds(self, inputs))
+        expected = self.expected_value(ctx, inputs)
+        timeout = ctx.timeout(self, ctx.reference_seconds(self, inputs))
         try:
-            actual, printed = ctx.student_call(self, self.call.spec(ctx.default_module), inputs, timeout=timeout)
+            actual, printed = ctx.student(self, self.call, inputs, timeout=timeout)
         except StudentError as exc:
-            return self.failed(f"{called}\n{exc}", student_output=getattr(exc, "output", ""))
+            return self.failed(str(exc), called=called, student_output=getattr(exc, "output", ""))
         result = self.compare(expected, actual, reveal=self.public)
         if result.ok:
-            return Verdict(self.points, self.points, f"{called}\n{result.message}", student_output=printed)
+            return Verdict(self.points, self.points, result.message, called=called, student_output=printed)
         score = self.points * result.fraction if self.partial else 0.0
-        hint = ctx.mistake_hint(self, inputs, actual)
-        return Verdict(score, self.points, f"{called}\n{result.message}" + (f"\n{self.feedback}" if self.feedback else ""),
-                       hint=hint, student_output=printed)
+        return Verdict(score, self.points, result.message, called=called, feedback=self.feedback,
+                       hint=ctx.hint(self, inputs, actual), student_output=printed)
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -317,27 +350,34 @@ class Complexity(Case):
     timeout_floor: float | None = 30.0
     tolerance: Tolerance = Tolerance()
 
-    def run(self, ctx) -> Verdict:
-        inputs = [ctx.inputs(self, self.inputs_at(n), offset=i) for i, n in enumerate(self.sizes)]
+    def _inputs(self, ctx: Context) -> list[dict]:
+        return [ctx.inputs(self, self.inputs_at(n), offset=i) for i, n in enumerate(self.sizes)]
+
+    def warm(self, ctx: Context) -> None:
+        for inputs in self._inputs(ctx):
+            ctx.reference_seconds(self, inputs)
+
+    def run(self, ctx: Context) -> Verdict:
+        inputs = self._inputs(ctx)
         called = f"called {self.call.describe(inputs[0])} for N in {list(self.sizes)}"
         expected = [ctx.expected(self, x) for x in inputs] if ctx.mode == "staff" else None
         seconds = [ctx.reference_seconds(self, x) for x in inputs]
-        spec = self.call.spec(ctx.default_module)
         traces, printed = [], ""
         for n, case_inputs, ref_seconds in zip(self.sizes, inputs, seconds):
             try:
-                trace, out = ctx.student_call(self, spec, case_inputs, measure="record",
-                                              timeout=ctx.case_timeout(self, ref_seconds))
+                trace, out = ctx.student(self, self.call, case_inputs, measure="record",
+                                         timeout=ctx.timeout(self, ref_seconds))
             except StudentError as exc:
-                return self.failed(f"{called}\nat N={n}: {exc}", student_output=getattr(exc, "output", ""))
+                return self.failed(f"at N={n}: {exc}", called=called, student_output=getattr(exc, "output", ""))
             traces.append(trace)
             printed += out
         judged = ctx.judge(_replay_and_judge, traces, inputs, expected, list(self.sizes), self.tolerance,
                            what="the recorded operations", timeout=60, memory_mb=1024)
         if isinstance(judged, bounded.BoundedFailure):
-            return self.failed(f"{called}\nits operations could not be counted: {judged.reason}", student_output=printed)
+            return self.failed(f"its operations could not be counted: {judged.reason}", called=called,
+                               student_output=printed)
         if "error" in judged:
-            return self.failed(f"{called}\n{judged['error']}", student_output=printed)
+            return self.failed(judged["error"], called=called, student_output=printed)
         return self._verdict(called, judged, printed)
 
     def _verdict(self, called: str, counts: dict, printed: str) -> Verdict:
@@ -347,20 +387,20 @@ class Complexity(Case):
         table = "\n".join(
             f"  N={n:>6}: {w:.3g} operations, largest tensor {b / 2**20:.3g} MiB"
             for n, w, b in zip(sizes, counts["work"], counts["peak_bytes"]))
-        summary = (f"{called}\nwork grows like N^{work_exp:.2f}, largest intermediate like N^{mem_exp:.2f} "
+        summary = (f"work grows like N^{work_exp:.2f}, largest intermediate like N^{mem_exp:.2f} "
                    f"(limit N^{self.max_exponent:g}; counted by replaying the operations your code ran)\n{table}")
         extra = {"work_exponent": round(work_exp, 3), "memory_exponent": round(mem_exp, 3)}
+        shared = {"called": called, "student_output": printed, "extra": extra}
         if counts["wrong"]:
-            return self.failed(f"{summary}\n{counts['wrong']}", student_output=printed, extra=extra)
+            return self.failed(f"{summary}\n{counts['wrong']}", **shared)
         if max(counts["constants"]) > self.max_constant_elements:
             return self.failed(f"{summary}\nit used tensors of up to {max(counts['constants'])} elements that no "
                                "torch operation in the call produced (computed with numpy, or outside the counted "
-                               "operations): their work cannot be measured; compute with torch operations",
-                               student_output=printed, extra=extra)
+                               "operations): their work cannot be measured; compute with torch operations", **shared)
         if max(work_exp, mem_exp) <= self.max_exponent:
-            return Verdict(self.points, self.points, summary, student_output=printed, extra=extra)
+            return Verdict(self.points, self.points, summary, **shared)
         why = "an N x N intermediate" if mem_exp > 1.5 else "work that grows faster than linearly in N"
-        return self.failed(summary, hint=f"the implementation is not linear in N: {why}", student_output=printed, extra=extra)
+        return self.failed(summary, hint=f"the implementation is not linear in N: {why}", **shared)
 
 
 @dataclass
@@ -374,23 +414,21 @@ class GpuTiming(Case):
     repeats: int = 20
     timeout: float | None = 300.0
 
-    def run(self, ctx) -> Verdict:
+    def run(self, ctx: Context) -> Verdict:
         if not torch.cuda.is_available():
             return Verdict(0.0, 0.0, "skipped: no CUDA device on this machine; the GPU timing runs only where a "
                            "GPU is present", status="passed", skipped=True)
-        from grader.sandbox import invoke
-
-        spec = self.call.spec(ctx.default_module)
+        options = {"repeats": self.repeats}
         student, reference = [], []
         for i, n in enumerate(self.sizes):
             inputs = ctx.inputs(self, self.inputs_at(n), offset=i)
             try:
-                times, _ = ctx.student_call(self, spec, [inputs], measure="cuda_time", options={"repeats": self.repeats})
+                times, _ = ctx.student(self, self.call, [inputs], measure="cuda_time", options=options)
             except StudentError as exc:
                 return self.failed(f"GPU timing failed at N={n}: {exc}")
             student.append(times[0])
             if ctx.mode == "staff":
-                reference += invoke.cuda_times(ctx.reference_modules(), spec, [inputs], self.repeats)
+                reference += ctx.reference(self, self.call, [inputs], measure="cuda_time", options=options)
         lines = [f"N={n}: student {s:.3f} ms" + (f", reference {r:.3f} ms, ratio {s / r:.2f}" if r else "")
                  for n, s, r in zip(self.sizes, student, reference or [None] * len(student))]
         exponent = growth_exponent(list(self.sizes), student)
@@ -418,7 +456,7 @@ class Answer(Case):
     def staff_only(self) -> bool:
         return True        # the expected answers are staff-only; a student bundle has none
 
-    def run(self, ctx) -> Verdict:
+    def run(self, ctx: Context) -> Verdict:
         raw = ctx.submission.files.get(self.answers_file)
         if raw is None:
             return self.failed(ctx.tell_once("answers-missing", f"{self.answers_file} is not in the submission, so "

@@ -166,6 +166,33 @@ def _cmd_bundle(args, sandbox: Sandbox) -> int:
     return 0
 
 
+def _cmd_warm(args, sandbox: Sandbox) -> int:
+    from grader.warm import warm
+
+    progress = Progress(args.quiet)
+    result = warm(_load(args), progress=lambda case, done, total: progress.show(f"warming: {done}/{total} cases "
+                                                                               f"({case.name})"))
+    progress.clear()
+    print(result.message())
+    return 0
+
+
+def _cmd_new(args, sandbox: Sandbox) -> int:
+    from grader import assignment as assignments
+    from grader.record import record
+    from grader.scaffold import ScaffoldError, new_assignment
+
+    try:
+        written = new_assignment(args.name)
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    for path in written:
+        print(f"wrote {path}")
+    print(record(assignments.load(args.name)).message())
+    print(f"next: `dlgrade verify {args.name}`, then replace the example functions (docs/adding-a-homework.md)")
+    return 0
+
+
 def _cmd_list(args, sandbox: Sandbox) -> int:
     from grader import assignment as assignments
 
@@ -237,6 +264,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", help=ASSIGNMENT_HELP)
     p.add_argument("--out", help="output folder (default: dist/)")
     p.set_defaults(run=_cmd_bundle)
+
+    p = sub.add_parser("warm", help="compute the staff values once, into the root-only cache grading reads",
+                       description="Compute every value grading asks of the staff side (the reference's values "
+                                   "and times on the staff inputs, each known mistake's values) into the disk "
+                                   "cache (root only: /var/cache/dlgrade, or $DLGRADE_CACHE_DIR), so that each "
+                                   "student's run reads them. The Gradescope image's setup.sh runs it.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress, only the final line")
+    p.set_defaults(run=_cmd_warm)
+
+    p = sub.add_parser("new", help="write the skeleton of a new homework (passes `dlgrade verify` as written)",
+                       description="Write assignments/NAME/ (manifest, cases, mistakes, starter) and "
+                                   "reference/NAME/NAME.py, a working example of every part, then record its "
+                                   "golden values. Refuses to overwrite anything. See docs/adding-a-homework.md.")
+    p.add_argument("name", help="the homework's name: lower case letters, digits and '_'")
+    p.set_defaults(run=_cmd_new)
 
     p = sub.add_parser("list", help="list assignments with their points",
                        description="List the assignments with their points, cases and known mistakes.")

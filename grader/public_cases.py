@@ -191,24 +191,34 @@ def _render(tree: ast.Module, cases: ast.List) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def load_cases(source: str, label: str) -> list:
-    """CASES of a cases.py given as source, run as a module of its own (then forgotten)."""
-    name = f"dlgrade_public_cases_{next(_loaded)}"
+def load_cases(source: str, label: str, folder=None) -> list:
+    """CASES of a cases.py given as source, run as a module of its own (then forgotten). With
+    `folder` (the assignment's), it runs inside a throwaway package of that folder, so that its
+    relative imports (`from .predictions import Predictions`) find the assignment's own files."""
+    number = next(_loaded)
+    package = f"dlgrade_public_cases_{number}"
+    name = f"{package}.cases"
+    made = [package, name]
+    root = types.ModuleType(package)
+    root.__path__ = [str(folder)] if folder is not None else []
     module = types.ModuleType(name)
     module.__file__ = label
+    module.__package__ = package
+    sys.modules[package] = root
     sys.modules[name] = module            # dataclasses look their module up while being built
     try:
         exec(compile(source, label, "exec"), module.__dict__)
         return list(module.CASES)
     finally:
-        del sys.modules[name]
+        for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[loaded]
 
 
 # ---- checking a built bundle ----------------------------------------------------------------
 
 def _staff_cases(assignment) -> list:
     path = assignment.path / "cases.py"
-    return load_cases(path.read_text(), str(path)) if path.is_file() else []
+    return load_cases(path.read_text(), str(path), assignment.path) if path.is_file() else []
 
 
 def _mentions(text: str, hidden: str, public: list[str]) -> bool:
@@ -220,9 +230,11 @@ def _mentions(text: str, hidden: str, public: list[str]) -> bool:
     return hidden in text
 
 
-def _bundled_case_names(files: dict[str, bytes], prefix: str) -> list[str]:
+def _bundled_case_names(files: dict[str, bytes], prefix: str, assignment) -> list[str]:
     source = files.get(f"{prefix}/cases.py")
-    return [] if source is None else [c.name for c in load_cases(source.decode(), f"bundled {prefix}/cases.py")]
+    # the bundled cases.py imports its siblings, which the bundle carries as they are in the folder
+    return [] if source is None else [c.name for c in load_cases(source.decode(), f"bundled {prefix}/cases.py",
+                                                                 assignment.path)]
 
 
 def _golden_case_names(files: dict[str, bytes], prefix: str) -> list[str]:
@@ -239,7 +251,7 @@ def bundle_leaks(assignment, files: dict[str, bytes]) -> list[str]:
     hidden = [c.name for c in staff if not c.public]
     prefix = f"assignments/{assignment.name}"
     problems = []
-    bundled = _bundled_case_names(files, prefix)
+    bundled = _bundled_case_names(files, prefix, assignment)
     if bundled != public:
         problems.append(f"{prefix}/cases.py defines the cases {bundled}, not the public cases {public}")
     extra = [n for n in _golden_case_names(files, prefix) if n not in public]

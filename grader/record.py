@@ -28,7 +28,7 @@ import torch
 
 from grader.assignment import Assignment, AssignmentError
 from grader.cases import Value, build_inputs, case_seed
-from grader.runner import GradingContext, reference_value
+from grader.oracle import Oracle
 from grader.sandbox import wire
 
 
@@ -74,19 +74,17 @@ def golden_cases(assignment: Assignment) -> list[Value]:
     return [c for c in assignment.cases if isinstance(c, Value) and c.public]
 
 
-def _case_golden(ctx: GradingContext, case: Value) -> dict:
+def _case_golden(oracle: Oracle, case: Value) -> dict:
     """The reference's value, and the value of every mutant that gives a different one."""
-    inputs = public_inputs(ctx.assignment, case)
-    seed, default_module = public_seed(ctx.assignment, case), ctx.assignment.default_module
-    expected = reference_value(ctx.reference_modules(), case, inputs, default_module, seed=seed)
+    assignment = oracle.assignment
+    inputs, seed = public_inputs(assignment, case), public_seed(assignment, case)
+    spec = case.call.spec(assignment.default_module)
+    expected = oracle.reference(spec, inputs, seed).value
     mutants = {}
-    for mutant, modules in ctx.mutant_modules():
-        try:
-            value = reference_value(modules, case, inputs, default_module, seed=seed)
-        except Exception:
-            continue
-        if not case.compare(expected, value, equal_nan=True).ok:
-            mutants[mutant.name] = value
+    for mutant in assignment.mutants:
+        computed = oracle.mistake(mutant, spec, inputs, seed)
+        if not computed.raised and not case.compare(expected, computed.value, equal_nan=True).ok:
+            mutants[mutant.name] = computed.value
     return {"expected": expected, "mutants": mutants}
 
 
@@ -96,8 +94,8 @@ def golden_values(assignment: Assignment) -> dict:
     if "golden values" not in assignment.cache:
         if not assignment.reference_available():
             raise AssignmentError(f"{assignment.name}: recording golden values needs the reference (staff checkout)")
-        ctx = GradingContext(assignment, "staff", process=None, submission=None)
-        assignment.cache["golden values"] = {case.name: _case_golden(ctx, case) for case in golden_cases(assignment)}
+        oracle = Oracle.of(assignment)
+        assignment.cache["golden values"] = {case.name: _case_golden(oracle, case) for case in golden_cases(assignment)}
     return assignment.cache["golden values"]
 
 

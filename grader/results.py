@@ -1,4 +1,7 @@
-"""Gradescope results.json (per the autograder specification) and the terminal summary."""
+"""Gradescope results.json (per the autograder specification) and the terminal summary.
+
+results.json carries Markdown (`output_format: "md"`), which Gradescope renders; the terminal
+gets the same verdicts as plain text (grader/feedback.py renders both)."""
 from __future__ import annotations
 
 import json
@@ -6,22 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from grader import feedback
 from grader.runner import Report
-
-MAX_TEST_OUTPUT = 8000
-
-
-def _case_output(case, verdict) -> str:
-    parts = [verdict.message]
-    if verdict.hint:
-        parts.append(verdict.hint)
-    if case.handout and verdict.status != "passed" and not verdict.skipped:
-        parts.append(f"what the handout asks: {case.handout}")
-    if verdict.student_output.strip():
-        parts.append("--- your code printed ---\n" + verdict.student_output.rstrip())
-    text = "\n".join(parts)
-    return text if len(text) <= MAX_TEST_OUTPUT else text[:MAX_TEST_OUTPUT] + "\n[... truncated]"
-
 
 def gradescope_results(report: Report) -> dict:
     tests = []
@@ -32,34 +21,39 @@ def gradescope_results(report: Report) -> dict:
             "score": round(verdict.score, 4),
             "max_score": round(verdict.max_score, 4),
             "status": verdict.status,
-            "output": _case_output(case, verdict),
-            "output_format": "text",
+            "output": feedback.markdown(case, verdict),
+            "output_format": "md",
             "visibility": case.visibility,
             "tags": [type(case).__name__.lower()] + (["skipped"] if verdict.skipped else []),
         }
         if verdict.extra:
             test["extra_data"] = verdict.extra
         tests.append(test)
-    overview = [f"{report.assignment.title}: {report.score:g} / {report.max_score:g} points"]
-    if report.mode == "student":
-        overview.append("Graded locally on the public cases only.")
-    overview += [f"left out: {n}" for n in report.left_out]
-    skipped = [c for c, v in report.results if v.skipped]
-    if skipped:
-        overview.append(f"skipped here (not counted): {', '.join(c.name for c in skipped)}")
-    overview += [f"note: {n}" for n in report.notes]
     return {
         "score": round(report.score, 4),
         "execution_time": int(round(report.seconds)),
-        "output": "\n".join(overview),
-        "output_format": "text",
-        "test_output_format": "text",
+        "output": "\n\n".join(feedback.escape_markdown(line) for line in _overview(report)),
+        "output_format": "md",
+        "test_output_format": "md",
         "test_name_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
-        "extra_data": {"mode": report.mode, "isolation": report.isolation, "grader": "dlgrade"},
+        "extra_data": {"mode": report.mode, "isolation": report.isolation, "grader": "dlgrade",
+                       "staff_values_computed": report.staff_values_computed},
         "tests": tests,
     }
+
+
+def _overview(report: Report) -> list[str]:
+    lines = [f"{report.assignment.title}: {report.score:g} / {report.max_score:g} points"]
+    if report.mode == "student":
+        lines.append("Graded locally on the public cases only.")
+    lines += [f"left out: {n}" for n in report.left_out]
+    skipped = [c for c, v in report.results if v.skipped]
+    if skipped:
+        lines.append(f"skipped here (not counted): {', '.join(c.name for c in skipped)}")
+    lines += [f"note: {n}" for n in report.notes]
+    return lines
 
 
 def write_results(results: dict, path: str | Path) -> None:
@@ -81,7 +75,7 @@ def summary(report: Report, verbose: bool = True) -> str:
         mark = "skip" if verdict.skipped else ("PASS" if verdict.status == "passed" else "FAIL")
         lines.append(f"  [{mark}] {case.name:<{width}}  {verdict.score:>5.4g} / {verdict.max_score:g}")
         if verbose and verdict.status != "passed" and not verdict.skipped:
-            for line in _case_output(case, verdict).splitlines()[:12]:
+            for line in feedback.text(case, verdict).splitlines()[:12]:
                 lines.append(f"         {line}")
     lines += ["", f"  total: {report.score:.4g} / {report.max_score:g}   ({report.seconds:.1f} s; {report.isolation or 'no worker started'})"]
     lines += [f"  left out: {n}" for n in report.left_out]

@@ -11,17 +11,20 @@ among them, dropout in train mode 8), 40 points of prediction files (format and 
 accuracy 28; reference accuracies and bands are in manifest.toml).
 """
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from grader.cases import Call, In, Randn, StudentError, Value, Verdict
+from grader.cases import In, Randn, StudentError, Value, Verdict
 from grader.compare import Comparison, Tolerance
+from grader.harness import HarnessCall
 
 from .predictions import Predictions
 
-HARNESS = "minbert_harness"
+# every call goes through the assignment's harness (a support file of the sandbox)
+harness = partial(HarnessCall, module="minbert_harness")
 BERT, CLASSIFIER, OPTIMIZER = ("bert",), ("classifier", "bert"), ("optimizer",)
 COURSE_SANITY = Tolerance(rtol=1e-3, atol=1e-5)        # the course's sanity_check.py
 COURSE_ALLCLOSE = Tolerance(rtol=1e-5, atol=1e-8)      # torch.allclose defaults (optimizer_test.py)
@@ -138,9 +141,8 @@ def attention_inputs(cfg, lengths=LENGTHS, seq=SEQ):
 
 def attention_call(cfg, train=False):
     version = {"starter": "auto"} if train else {}
-    return Call("self_attention", ("K", "Q", "V", "mask"), {"config": cfg, "weights": In("W"), "train": train, **version},
-                module=HARNESS, with_modules=True, needs=BERT,
-                shows=shown("BertSelfAttention.attention(key, query, value, extended mask)", cfg, train))
+    return harness("self_attention", ("K", "Q", "V", "mask"), {"config": cfg, "weights": In("W"), "train": train, **version},
+                   needs=BERT, shows=shown("BertSelfAttention.attention(key, query, value, extended mask)", cfg, train))
 
 
 def hidden_inputs(cfg, module, lengths=LENGTHS, seq=SEQ):
@@ -156,8 +158,8 @@ def layer_call(target, cfg, train=False, args=("X", "mask"), **kwargs):
                                        f"{kwargs['sublayer']}_dropout, {kwargs['sublayer']}_layer_norm)")
     if train and target == "layer":
         kwargs["starter"] = "auto"
-    return Call(target, args, {"config": cfg, "weights": In("W"), "train": train, **kwargs},
-                module=HARNESS, with_modules=True, needs=BERT, shows=shown(what, cfg, train))
+    return harness(target, args, {"config": cfg, "weights": In("W"), "train": train, **kwargs},
+                   needs=BERT, shows=shown(what, cfg, train))
 
 
 def add_norm_inputs(cfg, sublayer):
@@ -175,9 +177,8 @@ MODEL_CALLS = {"embed": "BertModel.embed(input_ids)", "model": "BertModel.forwar
 
 
 def model_call(target="model", args=("ids", "mask"), cfg=SMALL, **kwargs):
-    return Call(target, args, {"config": cfg, "weights": In("W"), **kwargs}, module=HARNESS, with_modules=True,
-                needs=BERT, shows=shown(MODEL_CALLS[target] + f", {cfg['num_hidden_layers']} layers", cfg,
-                                        kwargs.get("train", False)))
+    return harness(target, args, {"config": cfg, "weights": In("W"), **kwargs}, needs=BERT,
+                   shows=shown(MODEL_CALLS[target] + f", {cfg['num_hidden_layers']} layers", cfg, kwargs.get("train", False)))
 
 
 # Our own sentences (not course data): lower and upper case, punctuation, an accent, a long word.
@@ -221,8 +222,17 @@ class Sentences:
         return [SENTENCE_POOL[i] for i in order.tolist()]
 
 
-def optimizer_fixture(data_dir: Path) -> torch.Tensor:
-    return torch.tensor(np.load(data_dir / "optimizer_test.npy"))
+@dataclass
+class CourseFixture(Value):
+    """A Value judged against an array the course recorded (a file of the data directory, in
+    both modes) instead of the reference's value: the course's own check, exactly as it runs."""
+    fixture: str = ""
+
+    def expected_value(self, ctx, inputs):
+        path = Path(ctx.data_dir or ".") / self.fixture
+        if ctx.data_dir is None or not path.is_file():
+            raise RuntimeError(f"the course fixture {self.fixture} is not in the data directory {ctx.data_dir}")
+        return torch.tensor(np.load(path))
 
 
 def trajectory_inputs(steps=60):
@@ -231,8 +241,8 @@ def trajectory_inputs(steps=60):
 
 def trajectory_call(lr=0.02, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True):
     settings = {"lr": lr, "betas": list(betas), "eps": eps, "weight_decay": weight_decay, "correct_bias": correct_bias}
-    return Call("adamw_trajectory", ("start", "inputs", "targets"), settings, module=HARNESS, with_modules=True,
-                needs=OPTIMIZER, shows=f"AdamW({', '.join(f'{k}={v}' for k, v in settings.items())}).step() once per "
+    return harness("adamw_trajectory", ("start", "inputs", "targets"), settings,
+                   needs=OPTIMIZER, shows=f"AdamW({', '.join(f'{k}={v}' for k, v in settings.items())}).step() once per "
                                        "row of a float64 least-squares fit; the weights after every step")
 
 
@@ -263,37 +273,37 @@ class StarterAware(Value):
     def run(self, ctx) -> Verdict:
         inputs = self.built_inputs(ctx)
         called = "called " + self.call.describe(inputs)
-        timeout = ctx.case_timeout(self, ctx.reference_seconds(self, inputs))
+        timeout = ctx.timeout(self, ctx.reference_seconds(self, inputs))
         try:
-            actual, printed = ctx.student_call(self, self.call.spec(ctx.default_module), inputs, timeout=timeout)
+            actual, printed = ctx.student(self, self.call, inputs, timeout=timeout)
         except StudentError as exc:
-            return self.failed(f"{called}\n{exc}", student_output=getattr(exc, "output", ""))
+            return self.failed(str(exc), called=called, student_output=getattr(exc, "output", ""))
         version = actual.get("starter") if type(actual) is dict else None
         if version not in self.starters:
-            return self.failed(f"{called}\nthe harness could not tell which starter your code follows",
+            return self.failed("the harness could not tell which starter your code follows", called=called,
                                student_output=printed)
         expected = self._expected(ctx, inputs, version)
         notes = [n for n in (actual.get("notes") or []) if type(n) is str][:5]
         if version != self.starters[0]:
             notes.insert(0, f"judged as the starter you wrote for asked: {version}")
         result = self.compare(expected, actual, reveal=self.public)
-        message = "\n".join([called, result.message, *notes])
+        shared = {"called": called, "notes": tuple(notes), "student_output": printed}
         if result.ok:
-            return Verdict(self.points, self.points, message, student_output=printed)
+            return Verdict(self.points, self.points, result.message, **shared)
         score = self.points * result.fraction if self.partial else 0.0
-        return Verdict(score, self.points, message + (f"\n{self.feedback}" if self.feedback else ""),
-                       hint=ctx.mistake_hint(self, inputs, actual), student_output=printed)
+        return Verdict(score, self.points, result.message, feedback=self.feedback,
+                       hint=ctx.hint(self, inputs, actual), **shared)
 
     def _expected(self, ctx, inputs, version: str):
         if version == self.starters[0] or ctx.mode != "staff":
             return ctx.expected(self, inputs)
-        return ctx.call_reference(self, replace(self.call, kwargs={**self.call.kwargs, "starter": version}), inputs)
+        return ctx.reference(self, replace(self.call, kwargs={**self.call.kwargs, "starter": version}), inputs)
 
 
 def classifier_call(option, num_labels=5):
-    return Call("classifier", (), {"sentences": In("sentences"), "num_labels": num_labels, "option": option},
-                module=HARNESS, with_modules=True, needs=CLASSIFIER,
-                shows=f"BertSentClassifier(num_labels={num_labels}, option={option!r}) on {Sentences.k} tokenized "
+    return harness("classifier", (), {"sentences": In("sentences"), "num_labels": num_labels, "option": option},
+                   needs=CLASSIFIER,
+                   shows=f"BertSentClassifier(num_labels={num_labels}, option={option!r}) on {Sentences.k} tokenized "
                       "sentences, eval mode")
 
 
@@ -379,8 +389,8 @@ CASES = [
           call=model_call("model_gradients", ("ids", "mask", "dOut")),
           inputs={**model_inputs(SMALL), "dOut": Randn(len(LENGTHS), SEQ, SMALL["hidden_size"])}),
     Value(SANITY_CASE, 10, partial=True, tolerance=COURSE_SANITY, inputs={"sentences": Sentences()}, handout=SANITY,
-          call=Call("pretrained_model", (), {"sentences": In("sentences")}, module=HARNESS, with_modules=True,
-                    needs=BERT, shows=f"BertModel.from_pretrained('bert-base-uncased').forward on {Sentences.k} "
+          call=harness("pretrained_model", (), {"sentences": In("sentences")},
+                       needs=BERT, shows=f"BertModel.from_pretrained('bert-base-uncased').forward on {Sentences.k} "
                                       "tokenized sentences, float32, eval mode"),
           timeout=90, feedback="BertModel.from_pretrained('bert-base-uncased') loads local MiniLM-L6-H384 weights; "
                                "compared on real tokens with the course's tolerance (atol 1e-5, rtol 1e-3)"),
@@ -396,11 +406,11 @@ CASES = [
     # ---- optimizer.py
     # An optimizer that only replays the fixture's numbers must not earn it: it counts only when
     # the optimizer also matches the reference on the other settings.
-    Value("AdamW: the course's optimizer_test.npy", 8, tolerance=COURSE_ALLCLOSE, requires=ADAMW_SETTINGS,
-          call=Call("adamw_course_check", (), module=HARNESS, with_modules=True, needs=OPTIMIZER,
-                    shows="the course's optimizer_test.py with your AdamW"),
-          expected_from=lambda ctx, inputs: optimizer_fixture(ctx.data_dir), handout=OPTIMIZER_TEST,
-          feedback="the course's optimizer_test.py: Linear(3, 2), 1000 steps, lr 1e-3, weight_decay 1e-4, "
+    CourseFixture("AdamW: the course's optimizer_test.npy", 8, tolerance=COURSE_ALLCLOSE, requires=ADAMW_SETTINGS,
+                  call=harness("adamw_course_check", needs=OPTIMIZER,
+                               shows="the course's optimizer_test.py with your AdamW"),
+                  fixture="optimizer_test.npy", handout=OPTIMIZER_TEST,
+                  feedback="the course's optimizer_test.py: Linear(3, 2), 1000 steps, lr 1e-3, weight_decay 1e-4, "
                    "torch.allclose against optimizer_test.npy"),
     # Settings where the accepted variants (decay before the update, m_hat/v_hat bias correction)
     # stay within 1e-5 of the reference and every AdamW mutant is off by 1e-3 or more.

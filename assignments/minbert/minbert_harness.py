@@ -5,95 +5,31 @@ This file is a support module of the sandbox: the same code runs on the student'
 the child) and on the reference's or a mutant's (in the parent), so both are called exactly
 alike. Each function receives `modules` ({"bert": module, "classifier": ..., ...}) first.
 
-Dropout is checked in train mode with a deterministic stand-in (`deterministic_dropout`): the
-keep-mask depends only on the tensor's shape and the drop probability, so the student's code
-and the reference drop the same entries whichever dropout call (nn.Dropout, F.dropout,
-torch.dropout) they use and in whatever order they make them.
+Dropout is checked in train mode with the harness kit's deterministic stand-in (grader/harness.py):
+the student's code and the reference drop the same entries whichever dropout call they use.
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
-import zlib
 from types import SimpleNamespace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 import base_bert
 import config as bert_config
 import tokenizer as bert_tokenizer
 from utils import get_extended_attention_mask
 
+from grader.harness import HarnessError, build, run_deterministic, student_class
+
 COURSE_NAME = "bert-base-uncased"
 
 
-class HarnessError(Exception):
-    """The student's module does not fit the starter's API (a message for the student)."""
-
-
-# ---- deterministic dropout ------------------------------------------------------------------
-
-def _keep_mask(shape, p: float, device) -> torch.Tensor:
-    seed = zlib.crc32(f"{tuple(shape)}/{p:.6f}".encode())
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(tuple(shape), generator=generator) >= p).to(device)
-
-
-def _dropout(input, p=0.5, training=True, inplace=False):
-    if not training or p == 0.0:
-        return input
-    scaled = _keep_mask(input.shape, float(p), input.device).to(input.dtype) / (1.0 - p)
-    return input.mul_(scaled) if inplace else input * scaled
-
-
-@contextlib.contextmanager
-def deterministic_dropout():
-    saved = (F.dropout, torch.dropout, torch.nn.functional.dropout)
-    F.dropout = torch.dropout = torch.nn.functional.dropout = _dropout
-    try:
-        yield
-    finally:
-        F.dropout, torch.dropout, torch.nn.functional.dropout = saved
-
-
-# ---- building the student's modules -----------------------------------------------------------
-
-def _class(modules: dict, module: str, name: str):
-    try:
-        return getattr(modules[module], name)
-    except AttributeError:
-        raise HarnessError(f"{module}.py has no class {name}") from None
-
-
-def _load(model: torch.nn.Module, weights: dict, what: str) -> None:
-    """Load the grader's weights by the starter's parameter names (float64 unless given)."""
-    own = dict(model.named_parameters())
-    own.update(dict(model.named_buffers()))
-    unknown = sorted(set(weights) - set(own))
-    if unknown:
-        raise HarnessError(f"{what} has no parameter named {', '.join(unknown[:5])}: keep the starter's "
-                           "parameter names (the grader and base_bert.py load weights by them)")
-    with torch.no_grad():
-        for name, value in weights.items():
-            if tuple(own[name].shape) != tuple(value.shape):
-                raise HarnessError(f"{what}.{name} has shape {list(own[name].shape)}; the starter's is {list(value.shape)}")
-            own[name].data = value.clone().to(own[name].dtype)
-
-
 def _build(modules: dict, module: str, name: str, config: dict, weights: dict, train: bool):
-    model = _class(modules, module, name)(bert_config.BertConfig(**config))
-    model = model.double()
-    _load(model, weights, name)
-    model.train(train)
-    return model
-
-
-def _run(fn):
-    """The dropout stand-in can always be in place: in eval mode dropout does nothing."""
-    with deterministic_dropout():
-        return fn()
+    """The student's `name` of the starter's config, in float64, with the grader's weights."""
+    return build(student_class(modules, module, name), bert_config.BertConfig(**config), weights=weights,
+                 train=train, what=name)
 
 
 # ---- the calls the cases make ------------------------------------------------------------------
@@ -132,7 +68,7 @@ def self_attention(modules, key, query, value, attention_mask, config, weights, 
     layer = _build(modules, "bert", "BertSelfAttention", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
     version = _as_starter(layer, starter) if starter else None
-    output = _run(lambda: layer.attention(key, query, value, extended))
+    output = run_deterministic(lambda: layer.attention(key, query, value, extended))
     return {"output": output, "starter": version} if starter else output
 
 
@@ -140,7 +76,7 @@ def self_attention_forward(modules, hidden_states, attention_mask, config, weigh
     """BertSelfAttention.forward(hidden_states, extended mask) -> [bs, seq, hidden]."""
     layer = _build(modules, "bert", "BertSelfAttention", config, weights, train)
     extended = get_extended_attention_mask(attention_mask, torch.float64)
-    return _run(lambda: layer(hidden_states, extended))
+    return run_deterministic(lambda: layer(hidden_states, extended))
 
 
 def add_norm(modules, input, output, config, weights, sublayer="attention", train=False):
@@ -148,7 +84,7 @@ def add_norm(modules, input, output, config, weights, sublayer="attention", trai
     layer = _build(modules, "bert", "BertLayer", config, weights, train)
     parts = {"attention": (layer.attention_dense, layer.attention_dropout, layer.attention_layer_norm),
              "out": (layer.out_dense, layer.out_dropout, layer.out_layer_norm)}[sublayer]
-    return _run(lambda: layer.add_norm(input, output, *parts))
+    return run_deterministic(lambda: layer.add_norm(input, output, *parts))
 
 
 def layer(modules, hidden_states, attention_mask, config, weights, train=False, starter=None):
@@ -158,14 +94,14 @@ def layer(modules, hidden_states, attention_mask, config, weights, train=False, 
     extended = get_extended_attention_mask(attention_mask, torch.float64)
     attention = getattr(block, "self_attention", None)
     version = _as_starter(attention, starter) if starter else None
-    output = _run(lambda: block(hidden_states, extended))
+    output = run_deterministic(lambda: block(hidden_states, extended))
     return {"output": output, "starter": version} if starter else output
 
 
 def embed(modules, input_ids, config, weights, train=False):
     """BertModel.embed(input_ids) -> [bs, seq, hidden]."""
     model = _build(modules, "bert", "BertModel", config, weights, train)
-    return _run(lambda: model.embed(input_ids))
+    return run_deterministic(lambda: model.embed(input_ids))
 
 
 def _zero_padding(outputs: dict, attention_mask: torch.Tensor) -> dict:
@@ -202,7 +138,7 @@ def _tokenize(sentences: list[str]):
 def pretrained_model(modules, sentences):
     """BertModel.from_pretrained('bert-base-uncased') (local weights) on real sentences, float32."""
     input_ids, attention_mask = _tokenize(sentences)
-    bert = _class(modules, "bert", "BertModel").from_pretrained(COURSE_NAME)
+    bert = student_class(modules, "bert", "BertModel").from_pretrained(COURSE_NAME)
     bert.eval()
     with torch.no_grad():
         return _zero_padding(bert(input_ids, attention_mask), attention_mask)
@@ -238,7 +174,7 @@ def _bert_frozen(model) -> bool:
 
 def _build_classifier(modules, settings):
     with base_bert.random_stand_in(BERT_BASE_WIDTH, seed=0):
-        return _class(modules, "classifier", "BertSentClassifier")(settings)
+        return student_class(modules, "classifier", "BertSentClassifier")(settings)
 
 
 def _classifier(modules, settings, starter: str):
@@ -313,7 +249,7 @@ def classifier(modules, sentences, num_labels, option, starter="auto"):
 
 def adamw_course_check(modules):
     """The course's optimizer_test.py: Linear(3, 2, bias=False) trained for 1000 steps in float32."""
-    AdamW = _class(modules, "optimizer", "AdamW")
+    AdamW = student_class(modules, "optimizer", "AdamW")
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     linear = torch.nn.Linear(3, 2, bias=False)
@@ -329,7 +265,7 @@ def adamw_course_check(modules):
 
 def adamw_trajectory(modules, start, inputs, targets, lr, betas, eps, weight_decay, correct_bias):
     """A float64 least-squares fit, one AdamW step per input row; returns the weights after each step."""
-    AdamW = _class(modules, "optimizer", "AdamW")
+    AdamW = student_class(modules, "optimizer", "AdamW")
     weight = torch.nn.Parameter(start.clone())
     optimizer = AdamW([weight], lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, correct_bias=correct_bias)
     history = []

@@ -5,7 +5,7 @@ the course's reference accuracies. Every setting is in the manifest's [predictio
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from grader import bounded
 from grader.cases import Case, Verdict
@@ -49,14 +49,14 @@ class Predictions(Case):
         except (OSError, ValueError) as exc:
             return Verdict(0.0, self.points, f"internal grader error: the labels {ctx.data_dir / self.labels} could "
                            f"not be read ({exc}); please tell the course staff", status="failed")
-        settings = ctx.assignment.predictions
+        settings = ctx.assignment.manifest["predictions"]
         format_points = self.points * settings["format_share"]
         hidden = len({e.label for e in data}) < 2
         max_score = format_points if hidden else self.points
         text = ctx.submission.files.get(self.file)
         if text is None:
             return Verdict(0.0, max_score, f"{self.file} is not in the submission (run the training script with "
-                           f"--dev_out/--test_out and include its output files)" + (f"\n{self.feedback}" if self.feedback else ""))
+                           f"--dev_out/--test_out and include its output files)", feedback=self.feedback)
         judged = ctx.judge(_score_predictions, text, data, self.labels, what=self.file, timeout=30)
         if isinstance(judged, bounded.BoundedFailure):
             return Verdict(0.0, max_score, f"{self.file} could not be scored: {judged.reason}")
@@ -87,7 +87,7 @@ class Predictions(Case):
         accuracy = verdict.extra.get("accuracy_points", 0.0)
         if not accuracy:
             return verdict
-        settings = ctx.assignment.predictions
+        settings = ctx.assignment.manifest["predictions"]
         if settings["accuracy_requires"] == "sanity-check":
             needed = [settings["sanity_case"]]
             ok = all(verdicts.get(n) is not None and verdicts[n].status == "passed" for n in needed)
@@ -99,10 +99,9 @@ class Predictions(Case):
             why = f"at least one case of {', '.join(files)} earns points"
         if ok:
             return verdict
-        return Verdict(round(verdict.score - accuracy, 4), verdict.max_score,
-                       f"{verdict.message}\n  accuracy not counted ({accuracy:g} points): a prediction file is text "
-                       f"anyone can write; its accuracy counts only when {why}",
-                       hint=verdict.hint, student_output=verdict.student_output, extra=verdict.extra)
+        note = (f"accuracy not counted ({accuracy:g} points): a prediction file is text anyone can write; its "
+                f"accuracy counts only when {why}")
+        return replace(verdict, score=round(verdict.score - accuracy, 4), status="", notes=(*verdict.notes, note))
 
     def data_warnings(self, data_dir) -> list[str]:
         """What staff should know of the labels this case will read from `data_dir`."""

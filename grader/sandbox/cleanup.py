@@ -38,6 +38,18 @@ class RunDirectory:
         self._lock = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         fcntl.flock(self._lock, fcntl.LOCK_EX)
 
+    def for_sandbox(self) -> tuple[Path, Path]:
+        """Lay the directory out for a grading run, the one place its file modes are set: the
+        sandbox uid may pass through (0711) to its own worker scratch directories, but may not
+        list them, nor enter `private/` (worker output and stacks, read by the parent only) or
+        `staging/` (where scratch files are written before they are handed over).
+        Returns (private, staging)."""
+        os.chmod(self.path, 0o711)
+        private, staging = self.path / "private", self.path / "staging"
+        private.mkdir(mode=0o700)
+        staging.mkdir(mode=0o700)
+        return private, staging
+
     def close(self) -> None:
         if self._lock >= 0:
             shutil.rmtree(self.path, ignore_errors=True)

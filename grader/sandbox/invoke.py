@@ -11,10 +11,8 @@ helper the grader hands to the student's function, the same on both sides.
 from __future__ import annotations
 
 import functools
-import time
 
 import torch
-
 
 
 def describe_target(spec: dict) -> str:
@@ -58,12 +56,6 @@ def call(modules: dict, spec: dict, inputs: dict):
     wrt = [inputs[name] for name in grad["wrt"]]
     grads = torch.autograd.grad(output, wrt, grad_outputs=inputs[grad["upstream"]], allow_unused=True)
     return {"output": output, "grads": {n: g for n, g in zip(grad["wrt"], grads)}}
-
-
-def timed_call(modules: dict, spec: dict, inputs: dict):
-    start = time.perf_counter()
-    result = call(modules, spec, inputs)
-    return result, time.perf_counter() - start
 
 
 def cuda_times(modules: dict, spec: dict, inputs_list: list, repeats: int) -> list[float]:

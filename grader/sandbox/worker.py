@@ -22,10 +22,15 @@ import traceback
 
 import torch
 
-from grader.sandbox import invoke, isolation, measures, wire
+import grader.harness  # noqa: F401  (preloaded: an assignment's harness imports it in the sandbox)
+from grader.sandbox import isolation, measures, wire
 from grader.seeding import seed_everything
 
 STACK_SIGNAL = signal.SIGUSR2
+
+# Seeding imports modules lazily (numpy's legacy seeding needs `secrets`): import them here, in
+# the fork server, where the Python runtime is still readable; a sandbox uid may not read it.
+seed_everything(0)
 
 
 class NotRunAgain(BaseException):
@@ -95,12 +100,12 @@ class _HungFunctions:
 
 def _run(request: dict, modules: dict, scratch: str) -> dict:
     seed_everything(request.get("seed", 0) if type(request.get("seed")) is int else 0)
-    measure = measures.MEASURES[request.get("measure", "call")]
     hung = request.get("hung") or []
     if hung:
         sys.settrace(_HungFunctions(hung, scratch))
     try:
-        value = measure(modules, request["spec"], request["inputs"], request.get("options") or {})
+        value = measures.run(request.get("measure", "call"), modules, request["spec"], request["inputs"],
+                             request.get("options") or {})
     finally:
         sys.settrace(None)
     return {"ok": True, "value": value}

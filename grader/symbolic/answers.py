@@ -6,8 +6,8 @@ Students submit ``answers.toml``: a TOML file (read with :mod:`tomllib`, which o
 data) holding one string per question id, at the top level::
 
     # comments start with '#'
-    softmax_gaussian = "exp(norm(q)^2/(2*sigma^2)) * K_gauss(q, k) * exp(norm(k)^2/(2*sigma^2))"
-    random_feature_cost = "O(N*D_random*(D + M))"
+    example_kernel = "exp(norm(q)^2/2) * dot(q, k)"
+    example_cost = "O(N^2*D)"
 
 * Every value is a string in double quotes (``'single quotes'`` and ``\"\"\"multi-line\"\"\"``
   TOML strings work too; line breaks inside an answer are read as spaces).

@@ -712,7 +712,7 @@ def compare_big_o(student: sympy.Expr, expected: sympy.Expr,
 def big_o_equivalent(student: sympy.Expr, expected: sympy.Expr,
                      variables: Sequence[sympy.Symbol] | None = None) -> tuple[bool, str]:
     """Same asymptotic class? The detail names the dominant terms of both sides, e.g.
-    ``your answer grows like N^2*D; expected terms N*D_random*D, N*D_random*M``."""
+    ``your answer grows like N^2*D; expected terms N*D, M*D``."""
     try:
         cmp = compare_big_o(student, expected, variables)
     except BigOError as exc:

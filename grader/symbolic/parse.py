@@ -33,11 +33,11 @@ A vocabulary maps names to
 Matrix conventions: ``*`` is the matrix product (shapes are checked, with symbolic
 dimensions), ``T(A)`` the transpose, and a 1x1 matrix can be turned into a scalar with
 ``scalar(A)``. Dividing by a 1x1 matrix converts it to a scalar automatically, so
-``(phi_Q_i*S_i) / (phi_Q_i*Z_i)`` works. Internally ``scalar(A)`` is ``Trace(A)``, which is
+``(x_i*A) / (x_i*b)`` works. Internally ``scalar(A)`` is ``Trace(A)``, which is
 exactly the single entry of a 1x1 matrix. Parts that do not fit together (non-conforming
 shapes, a matrix or vector where a scalar is needed) raise :class:`SymbolicShapeError`, a
 :class:`SymbolicParseError` whose message names the shapes, e.g. ``cannot multiply
-S_i [F x M] by phi_Q_i [1 x F]``.
+A [F x M] by x_i [1 x F]``.
 """
 from __future__ import annotations
 
@@ -340,7 +340,7 @@ MAX_OPERAND_TEXT = 40
 
 
 def _operand(value: Any) -> str:
-    """A part of the answer for a shape message: ``phi_Q_i*S_i [1 x M]``, or its kind alone
+    """A part of the answer for a shape message: ``x_i*A [1 x M]``, or its kind alone
     when its text is long."""
     if _kind(value) == "matrix":
         text = format_expression(value)

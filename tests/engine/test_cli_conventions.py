@@ -3,6 +3,7 @@ Ctrl-C and SIGTERM exit 130 leaving nothing behind, progress only on a terminal,
 --help that explain every argument."""
 from __future__ import annotations
 
+import argparse
 import os
 import pty
 import re
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from grader.cli import build_parser
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "grading"))
 from gradingkit import read_terminal, run_directory_of  # noqa: E402
 EXAMPLE = ROOT / "examples" / "linear_attention_submission"
-COMMANDS = ("grade", "verify", "record", "package", "bundle", "list")
+COMMANDS = tuple(next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
 
 
 def dlgrade(*args, timeout=300, **kw):

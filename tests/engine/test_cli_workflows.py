@@ -62,7 +62,7 @@ def test_student_mode_grades_public_cases_from_golden_files_with_hints(tmp_path)
     jsonschema.validate(data, SCHEMA)
     assert all(t["visibility"] == "visible" for t in data["tests"])
     causal = next(t for t in data["tests"] if t["name"] == "causal_kernel_attention (elu + 1 features)")
-    assert causal["score"] == 0 and "likely mistake: causal prefix off by one" in causal["output"]
+    assert causal["score"] == 0 and "**Likely mistake:** causal prefix off by one" in causal["output"]
     assert "public cases only" in data["output"]
 
 

@@ -140,7 +140,7 @@ def hidden_expected_needles(source: Path, per_case: int = 64) -> dict[str, str]:
     script = textwrap.dedent(f'''
         import json, sys, torch
         from grader import assignment as assignments
-        from grader.runner import GradingContext
+        from grader.context import GradingContext
 
         def first_tensor(value):
             if isinstance(value, torch.Tensor):

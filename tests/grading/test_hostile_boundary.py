@@ -399,7 +399,8 @@ FORGED_MEASURE = textwrap.dedent('''
 
 
     if _measures is not None and _invoke is not None:
-        _measures.MEASURES["record"] = _measures.record = _forged_record
+        # the worker's registry of measures: the attack swaps the one complexity cases ask for
+        _measures.MEASURES["record"] = _measures.Measure("record", _forged_record, True)
 ''')
 
 FORGED_TRACE = textwrap.dedent('''
@@ -471,7 +472,7 @@ FORGED_EINSUM = textwrap.dedent('''
 
     _measures = _sys.modules.get("grader.sandbox.measures")
     _invoke = _sys.modules.get("grader.sandbox.invoke")
-    _honest_record = _measures.MEASURES["record"] if _measures is not None else None
+    _honest_record = _measures.MEASURES["record"].run if _measures is not None else None
     _EINSUM_TRACE = _text(
         ["aten.elu.default", "aten.add.Tensor", "aten.einsum.default", "aten.unsqueeze.default", "aten.div.Tensor"],
         [[0, ["%iQ"], {}, "%t0"], [1, ["%t0", 1], {}, "%t1"],          # phi(Q) = elu(Q) + 1
@@ -491,7 +492,7 @@ FORGED_EINSUM = textwrap.dedent('''
 
 
     if _measures is not None and _invoke is not None:
-        _measures.MEASURES["record"] = _measures.record = _einsum_record
+        _measures.MEASURES["record"] = _measures.Measure("record", _einsum_record, True)
 ''')
 
 CONSTANTS = r"elements that no torch operation in the call produced"

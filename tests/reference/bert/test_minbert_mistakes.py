@@ -17,7 +17,7 @@ from grader.cases import Value, build_inputs, case_seed
 from grader.compare import DEFAULT_ATOL_SCALE
 from grader.modules import load_module_set
 from grader.mutants import Mutant
-from grader.runner import reference_value
+from grader.oracle import reference_value
 from grader.sandbox import wire
 
 MINBERT = assignments.load("minbert")
@@ -51,7 +51,7 @@ def expected(support):
     """Expected value of every code case: the reference's, or the course fixture's."""
     reference = modules_for(support)
     ctx = SimpleNamespace(data_dir=MINBERT.data_dir)
-    return {c.name: c.expected_from(ctx, inputs_of(c)) if c.expected_from else
+    return {c.name: c.expected_value(ctx, inputs_of(c)) if getattr(c, "fixture", "") else
             reference_value(reference, c, inputs_of(c), MINBERT.default_module)
             for c in MINBERT.cases if isinstance(c, Value)}
 
