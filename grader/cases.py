@@ -15,6 +15,7 @@ measurement registers one measure; nothing else in the engine changes.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
@@ -437,6 +438,19 @@ class GpuTiming(Case):
         return Verdict(self.points, self.points, "\n".join(lines), extra=extra)
 
 
+def _warm_symbolic(assignment) -> None:
+    """Once per process, in the parent: grade the staff's own answers (trusted text), so that
+    sympy's lazily imported modules and its caches are in place before the helpers that judge
+    the student's answers are forked, instead of being paid again in every helper."""
+    if "symbolic warmed" in assignment.cache:
+        return
+    from grader.symbolic import grade_answers
+
+    expected = "".join(f"{q.id} = {json.dumps(q.expected)}\n" for q in assignment.questions)
+    grade_answers(expected.encode(), assignment.questions)
+    assignment.cache["symbolic warmed"] = True
+
+
 def _grade_answer(raw: bytes, questions: list, index: int) -> dict:
     """In a bounded helper: one question of answers.toml."""
     from grader.symbolic import grade_answers
@@ -462,9 +476,8 @@ class Answer(Case):
             return self.failed(ctx.tell_once("answers-missing", f"{self.answers_file} is not in the submission, so "
                                              "no symbolic answer was graded (see the handout for its format)", self,
                                              f"{self.answers_file} is missing"))
-        import grader.symbolic  # noqa: F401  (imported here, once, not in every helper)
-
         questions = ctx.assignment.questions
+        _warm_symbolic(ctx.assignment)
         judged = ctx.judge(_grade_answer, raw, questions, questions.index(self.question),
                            what=f"your answer to {self.question.id}", timeout=15)
         if isinstance(judged, bounded.BoundedFailure):
