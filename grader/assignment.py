@@ -190,8 +190,11 @@ def load(name: str) -> Assignment:
     if (path / "cases.py").is_file():
         assignment.cases = list(_load_module(prefix, "cases").CASES)
     if (path / "questions.py").is_file():
+        if not assignment.answers_file:
+            raise AssignmentError(f"{name}: questions.py needs `answers_file` in manifest.toml (the file students "
+                                  "write their answers in, e.g. \"answers.toml\")")
         assignment.questions = list(_load_module(prefix, "questions").QUESTIONS)
-        answers = assignment.answers_file or "answers.toml"
+        answers = assignment.answers_file
         assignment.cases += [Answer(f"{answers}: {q.id}", q.points, question=q, answers_file=answers)
                              for q in assignment.questions]
     if (path / "mistakes.py").is_file():

@@ -6,7 +6,7 @@ worth. Four kinds cover the homework so far:
     Value(name, points, Call("softmax_attention", ("Q", "K", "V")), {"Q": Randn(2, 16, 8), ...})
     Complexity(name, points, Call(...), inputs_at=lambda n: {...}, sizes=(256, 512, 1024, 2048))
     GpuTiming(name, Call(...), inputs_at=..., sizes=...)      # skipped, with a message, without CUDA
-    Answer(name, points, question)                            # a symbolic answer in answers.toml
+    Answer(name, points, question)                            # a symbolic answer (manifest: answers_file)
 
 A kind is one class: its `run(ctx)` asks the `Context` (below) for the student's value of a
 call (computed in the sandbox under a named measure, grader/sandbox/measures.py), the
@@ -452,7 +452,7 @@ def _warm_symbolic(assignment) -> None:
 
 
 def _grade_answer(raw: bytes, questions: list, index: int) -> dict:
-    """In a bounded helper: one question of answers.toml."""
+    """In a bounded helper: one question of the answers file."""
     from grader.symbolic import grade_answers
 
     verdict = grade_answers(raw, [questions[index]])[0]
@@ -464,7 +464,7 @@ class Answer(Case):
     """A symbolic answer from the submission's answers file (see grader/symbolic), judged in a
     bounded helper: a pathological expression costs that question, not the run."""
     question: object = None
-    answers_file: str = "answers.toml"
+    answers_file: str = ""           # the manifest's answers_file
 
     @property
     def staff_only(self) -> bool:

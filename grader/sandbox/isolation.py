@@ -97,7 +97,8 @@ def runtime_paths() -> list[str]:
 
 
 def _closed_ancestor(path: str) -> str | None:
-    """The topmost ancestor of `path` that others may not traverse (e.g. /root, mode 700)."""
+    """The topmost ancestor of `path` that others may not traverse (e.g. /root, mode 700): the
+    one check of whether a stranger (the sandbox uid) can reach a path through its parents."""
     current = "/"
     for part in path.strip("/").split("/"):
         current = os.path.join(current, part)
@@ -323,18 +324,6 @@ def readable_by(uid: int, paths: list[str]) -> list[str]:
     return [p for p in data.decode().split("\0") if p]
 
 
-def _closed_to_others(path: str) -> str | None:
-    """The first directory on the way to `path` that a stranger cannot enter, if any."""
-    current = os.path.abspath(path)
-    while True:
-        if os.path.isdir(current) and not os.stat(current).st_mode & 0o001:
-            return current
-        parent = os.path.dirname(current)
-        if parent == current:
-            return None
-        current = parent
-
-
 def fallback_warnings(described: str, hidden: list[str], uid: int | None) -> str:
     """Without a mount namespace only file modes stand between the sandbox uid and the staff
     files, and the Python runtime must be readable to it. Say (in the staff-only isolation
@@ -345,7 +334,7 @@ def fallback_warnings(described: str, hidden: list[str], uid: int | None) -> str
     exposed = readable_by(uid, hidden)
     if exposed:
         warnings.append(f"readable by the sandbox uid: {', '.join(exposed)}")
-    closed = _closed_to_others(os.path.dirname(os.__file__))
+    closed = _closed_ancestor(os.path.dirname(os.__file__))
     if closed:
         warnings.append(f"the Python runtime is behind {closed}, which the sandbox uid cannot enter: "
                         "modules that student code imports lazily will fail")
