@@ -161,6 +161,10 @@ _TAGS = ((torch.dtype, "%d"), (torch.layout, "%l"), (torch.memory_format, "%m"),
 
 # ---- recording (in the child) ---------------------------------------------------------------
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))     # built once: json.dumps builds one per call
+_NUMBERS = (bool, int, float)
+
+
 class OperationRecorder(_EagerMode):
     """Records each aten op the call dispatches, over references to tensors (see above)."""
 
@@ -218,16 +222,31 @@ class OperationRecorder(_EagerMode):
             return [self._bind(v) for v in value]
         return None
 
+    def _args(self, args: tuple) -> list:
+        """`_ref` of each argument, with a loop's common arguments (known tensors, numbers)
+        resolved inline: a Python loop dispatches a few operations per iteration."""
+        refs = []
+        for value in args:
+            kind = type(value)
+            if kind is torch.Tensor:
+                entry = self._refs.get(id(value))
+                refs.append(entry[0] if entry is not None and entry[1]() is value else self._ref(value))
+            elif value is None or kind in _NUMBERS:
+                refs.append(value)
+            else:
+                refs.append(self._ref(value))
+        return refs
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         index = self._name_index.get(func)
         if index is None:
             index = self._name_index[func] = len(self.names)
             self.names.append(str(func))
-        entry = [index, self._ref(args), {k: self._ref(v) for k, v in kwargs.items()} if kwargs else {}]
+        entry = [index, self._args(args), {k: self._ref(v) for k, v in kwargs.items()} if kwargs else {}]
         out = func(*args, **(kwargs or {}))
         entry.append(self._bind(out))
         # kept as text at once: a long loop's trace then costs one small string per op
-        self.ops.append(json.dumps(entry, separators=(",", ":")))
+        self.ops.append(_COMPACT.encode(entry))
         return out
 
     def trace(self, output) -> dict:
@@ -249,9 +268,6 @@ _LITERALS = {
         torch.contiguous_format, torch.preserve_format, torch.channels_last, torch.channels_last_3d)},
     "%v": {"cpu": torch.device("cpu")},
 }
-
-
-_NUMBERS = (bool, int, float)
 
 
 class _Replay:
