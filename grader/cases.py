@@ -311,25 +311,32 @@ def rows_match(expected: torch.Tensor, actual, max_features: int = 4096) -> str 
     return None
 
 
-def _replay_and_judge(traces: list, inputs: list, expected: list | None, sizes: list, tolerance) -> dict:
+def _replay_and_judge(traces: list, inputs: list, expected: list | None, sizes: list, tolerance,
+                      derive: Callable | None = None) -> dict:
     """In a bounded helper: replay each size's trace on our inputs, count, check the output."""
     from grader.complexity import TraceError, replay
 
     torch.set_num_threads(1)
-    work, peak, constants, wrong = [], [], [], ""
+    work, peak, operations, constants, wrong = [], [], [], [], ""
     for n, trace, case_inputs, want in zip(sizes, traces, inputs, expected or [None] * len(sizes)):
         try:
             output, counter, constant_elements = replay(trace, case_inputs)
         except TraceError as exc:
             return {"error": f"at N={n}: {exc}"}
         if want is not None and not wrong:
+            if derive is not None:
+                try:
+                    want, output = derive(want), derive(output)
+                except Exception as exc:
+                    return {"error": f"at N={n}: its output cannot be judged ({type(exc).__name__}: {exc})"}
             result = compare(want, output, tolerance, where=f"output at N={n}", reveal=False)
             if not result.ok:
                 wrong = f"the operations it ran compute a wrong result, so they earn nothing:\n{result.message}"
         work.append(counter.work)
         peak.append(counter.peak_bytes)
+        operations.append(counter.operations)
         constants.append(constant_elements)
-    return {"work": work, "peak_bytes": peak, "constants": constants, "wrong": wrong}
+    return {"work": work, "peak_bytes": peak, "operations": operations, "constants": constants, "wrong": wrong}
 
 
 @dataclass
@@ -339,12 +346,19 @@ class Complexity(Case):
     The worker records the aten operations each call dispatched; the parent replays them on its
     own inputs under its own counter in a bounded helper (grader/complexity.py), and checks the
     replayed output against the expected one (staff mode). Nothing the student's process
-    counted or reported is believed."""
+    counted or reported is believed.
+
+    `max_operation_exponent` also limits how the NUMBER of operations grows: a vectorised call
+    dispatches the same few operations at every size, a Python loop over the batch one more set
+    per element (N^1), over all triplets N^3, even where the total work is the same. It is
+    measured between the two largest sizes, where a fixed number of setup operations weighs least."""
     call: Call = None
     inputs_at: Callable[[int], dict] = None
     sizes: tuple = (256, 512, 1024, 2048)
     max_exponent: float = 1.35
+    max_operation_exponent: float | None = None
     max_constant_elements: int = 4096
+    derive: Callable | None = None   # judge the replayed output through this, as Value does
     timeout: float | None = 120.0
     # recording every operation costs far more than the reference's plain call (and a fresh
     # worker's first recording sets up torch's dispatch machinery): a floor of its own
@@ -373,7 +387,7 @@ class Complexity(Case):
             traces.append(trace)
             printed += out
         judged = ctx.judge(_replay_and_judge, traces, inputs, expected, list(self.sizes), self.tolerance,
-                           what="the recorded operations", timeout=60, memory_mb=1024)
+                           self.derive, what="the recorded operations", timeout=60, memory_mb=1024)
         if isinstance(judged, bounded.BoundedFailure):
             return self.failed(f"its operations could not be counted: {judged.reason}", called=called,
                                student_output=printed)
@@ -391,6 +405,16 @@ class Complexity(Case):
         summary = (f"work grows like N^{work_exp:.2f}, largest intermediate like N^{mem_exp:.2f} "
                    f"(limit N^{self.max_exponent:g}; counted by replaying the operations your code ran)\n{table}")
         extra = {"work_exponent": round(work_exp, 3), "memory_exponent": round(mem_exp, 3)}
+        loop = ""
+        if self.max_operation_exponent is not None:
+            # between the two largest sizes, where the fixed setup operations of a loop weigh least
+            ops_exp = growth_exponent(sizes[-2:], counts["operations"][-2:])
+            extra["operation_exponent"] = round(ops_exp, 3)
+            summary += (f"\nthe number of tensor operations grows like N^{ops_exp:.2f} (limit N^{self.max_operation_exponent:g}): "
+                        + ", ".join(f"{o} at N={n}" for n, o in zip(sizes, counts["operations"])))
+            if ops_exp > self.max_operation_exponent:
+                loop = (f"a Python loop: the operations it runs grow like N^{ops_exp:.2f} with the batch; "
+                        "compute on the whole batch at once (masks and broadcasting)")
         shared = {"called": called, "student_output": printed, "extra": extra}
         if counts["wrong"]:
             return self.failed(f"{summary}\n{counts['wrong']}", **shared)
@@ -398,6 +422,8 @@ class Complexity(Case):
             return self.failed(f"{summary}\nit used tensors of up to {max(counts['constants'])} elements that no "
                                "torch operation in the call produced (computed with numpy, or outside the counted "
                                "operations): their work cannot be measured; compute with torch operations", **shared)
+        if loop:
+            return self.failed(summary, hint=loop, **shared)
         if max(work_exp, mem_exp) <= self.max_exponent:
             return Verdict(self.points, self.points, summary, **shared)
         why = "an N x N intermediate" if mem_exp > 1.5 else "work that grows faster than linearly in N"

@@ -31,8 +31,10 @@ aten = torch.ops.aten
 
 # Operations whose work exceeds both what they read and what they write: (a @ b, a . b, ...)
 # contracts over the last dim of its first matrix operand; a convolution over its kernel.
+# pairwise distances (cdist) contract over the feature dimension like a matrix product
 _CONTRACTIONS = {aten.mm.default, aten.bmm.default, aten.addmm.default, aten.baddbmm.default,
-                 aten.addbmm.default, aten.mv.default, aten.addmv.default, aten.dot.default, aten.vdot.default}
+                 aten.addbmm.default, aten.mv.default, aten.addmv.default, aten.dot.default, aten.vdot.default,
+                 aten._cdist_forward.default, aten._euclidean_dist.default}
 _FIRST_OPERAND = {aten.addmm.default: 1, aten.baddbmm.default: 1, aten.addbmm.default: 1, aten.addmv.default: 1}
 
 
@@ -110,6 +112,7 @@ _EXTRA = {
     "all", "masked_select", "norm", "cummax", "cummin", "logcumsumexp", "tril_indices", "triu_indices",
     "var_mean", "std_mean", "logsumexp", "diag_embed", "t", "clamp_min", "clamp_max", "masked_fill_",
     "repeat_interleave", "unsafe_split", "split_with_sizes", "unsafe_chunk", "elu", "_cdist_forward",
+    "_euclidean_dist", "aminmax", "scatter",
 }
 # Never replayed: file access, assertions and printing, storage or layout tricks.
 _DENIED = ("sparse", "nested", "quantize", "from_file", "_assert", "print", "set_", "record_stream",

@@ -72,13 +72,19 @@ class Graded:
         found = re.search(r"\buid (\d+)", self.results.get("extra_data", {}).get("isolation", ""))
         return int(found.group(1)) if found else None
 
-    def leftover_processes(self) -> list[str]:
+    def leftover_processes(self, grace_s: float = 3.0) -> list[str]:
         """Processes of this run still alive: the sandbox's (titled after the grader's PID)
-        and any process of the run's sandbox uid."""
-        found = processes(sandbox_title(self.pid), uid=None)
-        if self.sandbox_uid is not None:
-            found += processes("", uid=self.sandbox_uid)
-        return found
+        and any process of the run's sandbox uid. A process the grader killed as it ended may
+        still be tearing down its memory on a loaded machine: only those still there after
+        `grace_s` count (a process that survived its run never goes away by itself)."""
+        deadline = time.monotonic() + grace_s
+        while True:
+            found = processes(sandbox_title(self.pid), uid=None)
+            if self.sandbox_uid is not None:
+                found += processes("", uid=self.sandbox_uid)
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
 
     def describe(self) -> str:
         lines = [f"rc={self.returncode} score={self.results.get('score')} ({self.seconds:.1f} s)"]
