@@ -162,8 +162,7 @@ class Oracle:
     def reference(self, spec: dict, inputs, seed: int | None, measure: str = "call",
                   options: dict | None = None) -> Computed:
         """The reference's value; its exception propagates (a grader bug, not a student's)."""
-        computed = self._get("reference", spec, inputs, seed, measure, options, self.reference_modules, strict=True)
-        return computed
+        return self._get("reference", spec, inputs, seed, measure, options, self.reference_modules, strict=True)
 
     def mistake(self, mutant, spec: dict, inputs, seed: int | None) -> Computed:
         """A known mistake's value, or `raised` when the mistaken code raises."""

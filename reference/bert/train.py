@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 import reference.bert
+from grader.seeding import seed_everything
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_ENV = "DLGRADE_DATA_DIR"
@@ -108,13 +108,6 @@ def subsample(examples: list, n: int | None, seed: int) -> list:
         return examples
     keep = sorted(random.Random(seed).sample(range(len(examples)), n))
     return [examples[i] for i in keep]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
 
 
 class Batcher:

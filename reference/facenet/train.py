@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -59,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from grader.seeding import seed_everything
 from reference.facenet.triplet import (MARGIN, online_semi_hard_triplet_loss, pairwise_distances,
                                        semi_hard_triplets)
 
@@ -234,12 +234,6 @@ def evaluate(model: nn.Module, data: dict, names=("unseen", "seen")) -> dict:
 
 
 # ----------------------------------------------------------------------------- training
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
 
 def train(settings: Settings, log=print) -> Summary:
     """Evaluate the random network, train it, evaluate it again; write the JSON if asked."""
