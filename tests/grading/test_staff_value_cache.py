@@ -4,6 +4,7 @@ the student's reach in both isolation modes."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -37,14 +38,20 @@ def cache(tmp_path_factory):
     return path
 
 
-def test_a_failing_submission_computes_no_staff_value_once_warm_and_grades_as_without_cache(cache, tmp_path):
+@pytest.fixture(scope="module")
+def cold(tmp_path_factory):
+    """The example graded without any cache: every staff value computed in the run."""
+    graded = run_grader(EXAMPLE, tmp_path_factory.mktemp("cold") / "results.json", env={"DLGRADE_CACHE_DIR": "off"})
+    assert graded.results["extra_data"]["staff_values_computed"] > 0
+    return _scores(graded)
+
+
+def test_a_failing_submission_computes_no_staff_value_once_warm_and_grades_as_without_cache(cache, cold, tmp_path):
     warmed = run_grader(EXAMPLE, tmp_path / "warm.json", env={"DLGRADE_CACHE_DIR": str(cache)})
-    cold = run_grader(EXAMPLE, tmp_path / "cold.json", env={"DLGRADE_CACHE_DIR": "off"})
     assert warmed.results["score"] < sum(t["max_score"] for t in warmed.tests), "the example must fail somewhere"
     assert warmed.results["extra_data"]["staff_values_computed"] == 0, warmed.results["extra_data"]
-    assert cold.results["extra_data"]["staff_values_computed"] > 0
-    assert _scores(warmed) == _scores(cold)
-    assert any(hinted for _, hinted in _scores(warmed).values()), "mistake hints come from the cache too"
+    assert _scores(warmed) == cold
+    assert any(hinted for _, hinted in cold.values()), "mistake hints come from the cache too"
 
 
 def test_warming_twice_computes_nothing_new(cache):
@@ -94,3 +101,25 @@ def test_the_sandbox_cannot_read_the_cache(cache, tmp_path, mode):
     # covered by an empty mount (namespaces: listed 0), or closed by its mode (fallback: an error)
     assert all("read 0 files" in p for p in printed), printed[0]
     assert all(any(f"listed {what}," in p for what in ("0", "PermissionError", "FileNotFoundError")) for p in printed)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a frame", "empty"])
+def test_a_damaged_cache_file_is_computed_again_not_trusted(cache, cold, tmp_path, damage):
+    """The cache is root's own, but a disk can still tear a file: such a file is recomputed and
+    replaced, and the grades are those of a run without the cache."""
+    damaged = tmp_path / "cache"
+    shutil.copytree(cache, damaged)
+    files = sorted(damaged.rglob("*.wire"))
+    for path in files:
+        data = path.read_bytes()
+        path.write_bytes({"truncated": data[: len(data) // 2], "not a frame": b"\x80\x04K\x01." * 8,
+                          "empty": b""}[damage])
+    written = {path: path.read_bytes() for path in files}
+    graded = run_grader(EXAMPLE, tmp_path / "results.json", env={"DLGRADE_CACHE_DIR": str(damaged)})
+    assert _scores(graded) == cold
+    computed = graded.results["extra_data"]["staff_values_computed"]
+    assert computed > 0
+    # every value the run needed was computed again and its file replaced (the run reads only
+    # the values its cases ask for: the mistakes' values of cases it passed are left as they are)
+    replaced = [path for path in files if path.read_bytes() != written[path]]
+    assert len(replaced) == computed, (len(replaced), computed)
