@@ -7,7 +7,7 @@ ASSIGNMENT ?= linear_attention
 SUBMISSION ?= examples/linear_attention_submission
 RESULTS ?= results.json
 
-.PHONY: install grade verify record package list test bench clean train-minbert train-facenet
+.PHONY: install grade verify record package list test bench clean train-minbert train-facenet train-mae
 
 install: $(STAMP)
 
@@ -60,3 +60,8 @@ train-minbert: $(STAMP)
 # VAL@FAR on the unseen digits 7-9 before and after training (CPU, well under a minute).
 train-facenet: $(STAMP)
 	$(BIN)/python -m reference.facenet.train --out runs/facenet/train.json
+
+# Staff training check of the ViT / MAE reference: supervised ViT, MAE pretraining, linear probe and
+# fine-tuning on the 8x8 digits upsampled to 32x32 (cpu setting, about 2-3 minutes on 2 cores).
+train-mae: $(STAMP)
+	$(BIN)/python -m reference.mae.train --out runs/mae/train.json

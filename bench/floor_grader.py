@@ -15,6 +15,9 @@ isolation, judging and feedback cost. As little else of the grader as possible i
 build_inputs and case_seed (the inputs), invoke.call (how a case's spec calls a function),
 load_module_set (the reference's files as a set of modules) and the case's Tolerance.
 
+A notebook submission is read as a hand-written autograder would read it: its imports and
+definitions extracted into the module (grader/notebook.py), without a bounded helper.
+
 What it does not do, as gradescope-utils would not:
   - cases without a `call` (symbolic answers in answers.toml) are skipped, not graded;
   - Complexity cases call the student's function once per size and pass if it returns
@@ -40,6 +43,7 @@ import torch
 from grader.assignment import load as load_assignment
 from grader.cases import build_inputs, case_seed
 from grader.modules import load_module_set
+from grader.notebook import extract_definitions
 from grader.sandbox.invoke import call
 from grader.seeding import seed_everything
 
@@ -55,13 +59,20 @@ def _support_dir(assignment, where: Path) -> Path:
 
 
 def _submission_dir(path: Path, assignment, where: Path) -> Path:
+    module = f"{assignment.notebook_module}.py" if assignment.notebook_module else None
+    notebooks = sorted(path.glob("*.ipynb")) if path.is_dir() else [path] if path.suffix == ".ipynb" else []
+    if module and notebooks and not (path.is_dir() and (path / module).is_file()):
+        # as a hand-written autograder would: nbconvert-like extraction of the definitions
+        where.mkdir()
+        (where / module).write_text(extract_definitions(notebooks[0].read_bytes())[0])
+        return where
     if path.is_dir():
         return path
     if path.suffix == ".py":     # a lone file is the assignment's first file, whatever its name
         where.mkdir()
         shutil.copyfile(path, where / assignment.files[0])
         return where
-    raise SystemExit(f"floor_grader: {path}: give a folder or a .py file (no .zip or .ipynb here)")
+    raise SystemExit(f"floor_grader: {path}: give a folder, a .py file or an .ipynb (no .zip here)")
 
 
 def _import_student(names: list[str]) -> tuple[dict, dict]:
@@ -131,13 +142,13 @@ def _complexity_case(case, spec: dict, seed: int, student: dict) -> None:
 
 def _skip_reason(case) -> str | None:
     if getattr(case, "call", None) is None:
-        return "no call to check (a symbolic answer): a plain autograder does not grade it"
+        return "no call to check (a symbolic answer, a self-reported number): a plain autograder does not grade it"
     if type(case).__name__ == "GpuTiming" and not torch.cuda.is_available():
         return "GPU timing, and no CUDA device"
     if getattr(case, "fixture", ""):
         return "expected value from a data-directory fixture"
     if getattr(case, "inputs_at", None) is None and not hasattr(case, "inputs"):
-        return "a kind of case this grader does not know"
+        return "a kind of case this grader does not know (self-reported values among them)"
     return None
 
 

@@ -36,6 +36,9 @@ class Assignment:
     # files the student's code imports but does not submit (the course's support modules, our
     # call harness): path inside the sandbox -> source path; written beside the submission
     support_files: dict[str, Path] = field(default_factory=dict)
+    # submitted files other than code that the student's sandbox reads ([sandbox]
+    # submission_data: CS182's self-reported autograder.pt); the parent never opens them
+    submission_data: list[str] = field(default_factory=list)
     # labels and fixtures the parent reads (never the child): DLGRADE_DATA_DIR, else the
     # manifest's [data] dir (relative to the repository root); `dlgrade grade --data-dir` wins
     data_dir: Path | None = None
@@ -182,6 +185,7 @@ def load(name: str) -> Assignment:
         reference_files={k: ROOT / v for k, v in m.get("reference", {}).items()},
         answers_file=m.get("answers_file"),
         support_files=_support_files(path, m.get("sandbox", {}).get("support", [])),
+        submission_data=list(m.get("sandbox", {}).get("submission_data", [])),
         data_dir=_data_dir(path, m.get("data", {}).get("dir")),
         data_files=list(m.get("data", {}).get("files", [])),
         manifest=m,

@@ -1,12 +1,16 @@
 """Declarative test cases.
 
 A case says what to call, on which seeded inputs, how to judge the result and what it is
-worth. Four kinds cover the homework so far:
+worth. Four kinds cover most homework:
 
     Value(name, points, Call("softmax_attention", ("Q", "K", "V")), {"Q": Randn(2, 16, 8), ...})
     Complexity(name, points, Call(...), inputs_at=lambda n: {...}, sizes=(256, 512, 1024, 2048))
     GpuTiming(name, Call(...), inputs_at=..., sizes=...)      # skipped, with a message, without CUDA
     Answer(name, points, question)                            # a symbolic answer (manifest: answers_file)
+
+and grader/reported.py adds two for self-reported files (CS182's autograder.pt): ReportedOutput
+(an output saved on the course's inputs, checked against the submitted code) and ReportedScore
+(an accuracy against a threshold).
 
 A kind is one class: its `run(ctx)` asks the `Context` (below) for the student's value of a
 call (computed in the sandbox under a named measure, grader/sandbox/measures.py), the
@@ -133,6 +137,8 @@ class Call:
                 return f"{a}: {list(t.shape)} {str(t.dtype).replace('torch.', '')}"
             if isinstance(a, Glue):
                 return f"<{a.name}>"
+            if isinstance(a, str) and isinstance(inputs.get(a), dict):
+                return f"{a}: {len(inputs[a])} weights"
             return repr(a)
         if self.shows:
             shapes = [show(a) for a in self.args if isinstance(a, str)]
@@ -183,6 +189,10 @@ class Context(Protocol):
 
     def judge(self, fn: Callable, *args, what: str, timeout: float = 20.0, memory_mb: int = 256):
         """`fn(*args)` in a bounded helper: its value, or a bounded.BoundedFailure."""
+
+    def reported(self, case: "Case", file: str, key: str) -> dict:
+        """One entry of a self-reported file of the submission, read in the sandbox:
+        {"found", "value", "keys"} or {"error"} (grader/reported.py)."""
 
     def tell_once(self, cause: str, message: str, case: "Case", short: str) -> str:
         """`message` the first time a cause is told, a pointer to that case afterwards."""

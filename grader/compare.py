@@ -29,6 +29,9 @@ class Tolerance:
     rtol: float | None = None
     atol: float | None = None
     atol_scale: float | None = None
+    # A course's own symmetric relative error instead of rtol/atol (CS182's notebooks):
+    # every entry must have |a - e| / max(1e-8, |a| + |e|) <= relative.
+    relative: float | None = None
 
     def for_dtype(self, dtype: torch.dtype) -> tuple[float, float]:
         rtol, atol = DEFAULT_TOLERANCE.get(dtype, (0.0, 0.0))
@@ -65,22 +68,19 @@ def _tensor(expected: torch.Tensor, actual, tol: Tolerance, where: str, reveal: 
         bad = actual != expected
         n_bad = int(bad.sum())
         return Comparison(n_bad == 0, float(n_bad == 0), f"{where}: {n_bad} of {expected.numel()} entries differ" if n_bad else f"{where}: ok")
-    rtol, atol = tol.for_dtype(expected.dtype)
     a, e = actual.double(), expected.double()
+    if tol.relative is not None:
+        return _relative(e, a, tol.relative, where, reveal, equal_nan)
+    rtol, atol = tol.for_dtype(expected.dtype)
     scale = tol.scale_for_dtype(expected.dtype)
     atol_text = f"{atol:g}"
     if scale:
         magnitude = float(torch.nan_to_num(e, nan=0.0, posinf=0.0, neginf=0.0).abs().max())
         if scale * magnitude > atol:
             atol, atol_text = scale * magnitude, f"{scale * magnitude:.2g} ({scale:g} x max|expected|)"
-    if equal_nan:
-        # matching a known mistake: NaN where the mistake also gives NaN (e.g. 0/0) is a match
-        both = torch.isnan(a) & torch.isnan(e)
-        a, e = torch.where(both, 0.0, a), torch.where(both, 0.0, e)
-    if not torch.isfinite(a).all():
-        n_nan, n_inf = int(torch.isnan(a).sum()), int(torch.isinf(a).sum())
-        first = tuple(torch.nonzero(~torch.isfinite(a))[0].tolist())
-        return Comparison(False, 0.0, f"{where}: {n_nan} NaN and {n_inf} infinite entries (first at index {first})")
+    a, e, bad = _finite(a, e, where, equal_nan)
+    if bad:
+        return bad
     # NaN in the expected value (a known mistake's 0/0) counts as an infinite error
     error = torch.nan_to_num((a - e).abs(), nan=float("inf"))
     allowed = atol + rtol * e.abs()
@@ -93,6 +93,36 @@ def _tensor(expected: torch.Tensor, actual, tol: Tolerance, where: str, reveal: 
     if n_bad == 0:
         return Comparison(True, 1.0, f"{where}: ok, {detail}")
     return Comparison(False, 0.0, f"{where}: {n_bad} of {e.numel()} entries outside rtol={rtol:g}, atol={atol_text}; {detail}")
+
+
+def _finite(a: torch.Tensor, e: torch.Tensor, where: str, equal_nan: bool):
+    """(a, e, None), or a failed Comparison when the student's value has NaN or infinite entries.
+    With `equal_nan` (matching a known mistake), NaN where the mistake also gives NaN (0/0) is a match."""
+    if equal_nan:
+        both = torch.isnan(a) & torch.isnan(e)
+        a, e = torch.where(both, 0.0, a), torch.where(both, 0.0, e)
+    if not torch.isfinite(a).all():
+        n_nan, n_inf = int(torch.isnan(a).sum()), int(torch.isinf(a).sum())
+        first = tuple(torch.nonzero(~torch.isfinite(a))[0].tolist())
+        return a, e, Comparison(False, 0.0, f"{where}: {n_nan} NaN and {n_inf} infinite entries (first at index {first})")
+    return a, e, None
+
+
+def _relative(e: torch.Tensor, a: torch.Tensor, limit: float, where: str, reveal: bool, equal_nan: bool) -> Comparison:
+    """The course's check: max over entries of |a - e| / max(1e-8, |a| + |e|) <= limit."""
+    a, e, bad = _finite(a, e, where, equal_nan)
+    if bad:
+        return bad
+    error = torch.nan_to_num((a - e).abs() / (a.abs() + e.abs()).clamp(min=1e-8), nan=float("inf"))
+    idx = tuple(int(i) for i in torch.unravel_index(torch.argmax(error), error.shape))
+    detail = f"largest relative error {error[idx].item():.3g} at index {idx}"
+    if reveal:
+        detail += f" (got {a[idx].item():.6g}, expected {e[idx].item():.6g})"
+    n_bad = int((~(error <= limit)).sum())
+    if n_bad == 0:
+        return Comparison(True, 1.0, f"{where}: ok, {detail} (limit {limit:g})")
+    return Comparison(False, 0.0, f"{where}: {n_bad} of {e.numel()} entries have a relative error "
+                                  f"|x-y|/(|x|+|y|) above {limit:g}; {detail}")
 
 
 def compare(expected, actual, tol: Tolerance = Tolerance(), where: str = "output", reveal: bool = True,

@@ -71,7 +71,7 @@ def public_inputs(assignment: Assignment, case: Value) -> dict:
 
 
 def golden_cases(assignment: Assignment) -> list[Value]:
-    return [c for c in assignment.cases if isinstance(c, Value) and c.public]
+    return [c for c in assignment.cases if isinstance(c, Value) and c.public and not c.staff_only]
 
 
 def _case_golden(oracle: Oracle, case: Value) -> dict:

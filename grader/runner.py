@@ -106,7 +106,8 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
             report.notes.append(f"not used: your {', '.join(shadowed)} (the grader provides its own copy of the "
                                 "course's support files)")
         hidden = staff_paths([assignment.data_dir, cache_root()]) + [str(private)]
-        process = StudentProcess(sandbox, {k: v for k, v in sub.files.items() if k.endswith(".py")}, support,
+        sandboxed = {k: v for k, v in sub.files.items() if k.endswith(".py") or k in assignment.submission_data}
+        process = StudentProcess(sandbox, sandboxed, support,
                                  sub.helpers, modules, run_dir, uid, assignment.memory_mb, hidden, budget,
                                  import_timeout=assignment.case_timeout)
         ctx = GradingContext(assignment, mode, process, sub, budget)

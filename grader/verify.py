@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignment import Assignment
+from grader.reported import reference_report, reported_file
 from grader.runner import Report, grade
 from grader.sandbox.cleanup import RunDirectory
 from grader.sandbox.zygote import Sandbox
@@ -59,15 +60,22 @@ class VerifyResult:
         return out
 
 
-def _write(folder: Path, files: dict[str, str]) -> Path:
+def _write(folder: Path, files: dict[str, str | bytes]) -> Path:
     folder.mkdir(parents=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            (folder / name).write_text(content)
     return folder
 
 
-def reference_submission(assignment: Assignment) -> dict[str, str]:
-    return {name: path.read_text() for name, path in assignment.reference_files.items()}
+def reference_submission(assignment: Assignment) -> dict[str, str | bytes]:
+    """The reference's files, and the self-reported file a notebook running it would upload."""
+    files: dict[str, str | bytes] = {name: path.read_text() for name, path in assignment.reference_files.items()}
+    if "reported" in assignment.manifest:
+        files[reported_file(assignment)] = reference_report(assignment)
+    return files
 
 
 def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None, on_case=None) -> VerifyResult:
@@ -92,6 +100,8 @@ def verify(assignment: Assignment, sandbox: Sandbox | None = None, progress=None
                 for patch in patches:
                     files = dict(reference_files)
                     files[patch.file] = patch.apply(files[patch.file])
+                    if "reported" in assignment.manifest:   # the file its own notebook would save
+                        files[reported_file(assignment)] = reference_report(assignment, patch)
                     report = grade(assignment, _write(tmp / f"{kind}-{patch.name}", files), sandbox, mode="staff",
                                    only=assignment.case_names_using(patch.file), progress=on_case)
                     found.append((patch, report))

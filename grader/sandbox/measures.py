@@ -8,6 +8,8 @@ thing for both.
                and counts itself (see grader/complexity.py): nothing the child counted
     cuda_time  median CUDA-event milliseconds of the call on each input set (GPU timing cases;
                informative only when the worker reports them)
+    reported   one entry of a file of self-reported values in the submission (CS182's
+               autograder.pt), read in the child (grader/sandbox/reported.py); no call is made
 
 A measure is `fn(modules, spec, inputs, options) -> plain data`. A new kind of case that needs
 a new measurement registers one function here with `@measure("name")`; `deterministic` says
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from grader.complexity import OperationRecorder
-from grader.sandbox import invoke, wire
+from grader.sandbox import invoke, reported, wire
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,18 @@ def record(modules: dict, spec: dict, inputs, options: dict):
 @measure("cuda_time", deterministic=False)
 def cuda_time(modules: dict, spec: dict, inputs, options: dict):
     return invoke.cuda_times(modules, spec, inputs, int(options.get("repeats", 20)))
+
+
+@measure("reported", deterministic=False)
+def reported_entry(modules: dict, spec: dict, inputs, options: dict):
+    file, key = str(options["file"]), str(options["key"])
+    found = reported.entry(file, key)
+    if found.get("found"):
+        try:
+            found["value"] = wire.plain(found["value"], f"{file}'s {key!r}")
+        except wire.UnsupportedValue as exc:
+            return {"error": f"{file}: {exc}"}
+    return found
 
 
 def run(name: str, modules: dict, spec: dict, inputs, options: dict | None = None):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 import reference.bert
 from grader.seeding import seed_everything
+from reference.training import torch_threads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_ENV = "DLGRADE_DATA_DIR"
@@ -150,13 +151,8 @@ def write_predictions(path: Path, preds: list[int], examples) -> None:
 
 def train(settings: Settings, log=print) -> Summary:
     """Train, keep the best dev epoch, write its prediction files and the summary; return the summary."""
-    previous_threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _train(settings, log)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def load_splits(settings: Settings):

@@ -46,11 +46,9 @@ on millions of them (8M in the paper); the unseen-digit row is the honest measur
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -61,6 +59,7 @@ from tqdm import tqdm
 from grader.seeding import seed_everything
 from reference.facenet.triplet import (MARGIN, online_semi_hard_triplet_loss, pairwise_distances,
                                        semi_hard_triplets)
+from reference.training import torch_threads, write_summary
 
 TRAIN_DIGITS = tuple(range(7))       # the identities the network trains on
 UNSEEN_DIGITS = (7, 8, 9)            # identities held out entirely, as in face verification
@@ -237,13 +236,8 @@ def evaluate(model: nn.Module, data: dict, names=("unseen", "seen")) -> dict:
 
 def train(settings: Settings, log=print) -> Summary:
     """Evaluate the random network, train it, evaluate it again; write the JSON if asked."""
-    previous_threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _train(settings, log)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _train(settings: Settings, log) -> Summary:
@@ -302,11 +296,7 @@ def _train(settings: Settings, log) -> Summary:
     summary.wall_time_s = round(time.perf_counter() - started, 1)
     say(summary_table(summary))
     if settings.out:
-        path = Path(settings.out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        written = {k: v for k, v in asdict(summary).items() if k != "losses"}
-        path.write_text(json.dumps(written, indent=2) + "\n")
-        say(f"wrote {path}")
+        say(f"wrote {write_summary(summary, settings.out, leave_out=('losses',))}")
     return summary
 
 

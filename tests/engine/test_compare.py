@@ -54,3 +54,21 @@ def test_sequences_give_partial_fractions():
     result = compare((a, b), (a, a))
     assert not result.ok and result.fraction == 0.5
     assert "got a tuple of length 1" in compare((a, b), (a,)).message
+
+
+def test_the_course_relative_error_is_symmetric_elementwise_and_names_the_worst_entry():
+    course = Tolerance(relative=1e-3)
+    expected = torch.tensor([[1.0, -2.0], [1e-9, 0.0]], dtype=torch.float64)
+    assert compare(expected, expected * (1 + 5e-4), course).ok               # 5e-4 / 2 per entry
+    off = expected.clone()
+    off[0, 1] = -2.01                                                         # 0.01 / 4.01
+    result = compare(expected, off, course)
+    assert not result.ok and "(0, 1)" in result.message and "0.00249" in result.message
+    # both zero: 0 / max(1e-8, 0) is no error; a tiny entry against zero is a whole error
+    tiny = expected.clone()
+    tiny[1, 1] = 1e-6
+    assert not compare(expected, tiny, course).ok
+    assert not compare(expected, expected.float(), course).ok                 # dtypes still must match
+    nan = expected.clone()
+    nan[0, 0] = float("nan")
+    assert "NaN" in compare(expected, nan, course).message
