@@ -7,7 +7,7 @@ ASSIGNMENT ?= linear_attention
 SUBMISSION ?= examples/linear_attention_submission
 RESULTS ?= results.json
 
-.PHONY: install grade verify record package list test bench clean train-minbert train-facenet train-mae
+.PHONY: install grade verify record package list test browser bench bench-batch clean train-minbert train-facenet train-mae
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,batch,ray]'
 	touch $(STAMP)
 
 grade: $(STAMP)
@@ -34,8 +34,15 @@ list: $(STAMP)
 	$(BIN)/dlgrade list
 
 # two workers, a test file per worker at a time (module fixtures grade once); see tests/conftest.py
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# The class report's test loads the page in a real headless Chromium: Debian's package, installed
+# here as root when missing (apt-get update first).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "make: chromium is missing and only root can install it (apt-get install chromium): the report's browser test will fail"
 
 # Grading cost side by side with a floor grader (no isolation), medians of 5 under a 768 MB cgroup,
 # plus minbert; then where one grade's time goes. About 5 minutes on 2 quiet cores; bench/results/.
@@ -44,6 +51,11 @@ bench: $(STAMP)
 		--repeats 5 --minbert --minbert-repeats 3 --out bench/results/grading_cost.json
 	$(BIN)/python bench/profile_grading.py --assignment $(ASSIGNMENT) --submission $(SUBMISSION) \
 		--out bench/results/profile.json
+
+# Batch grading throughput: 40 submissions graded one by one with `dlgrade grade`, then with
+# `grade-all --jobs 1` and `--jobs 2`; bench/results/batch_cost.json.
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch_cost.py --students 40 --out bench/results/batch_cost.json
 
 clean:
 	rm -rf $(VENV) dist *.egg-info

@@ -88,7 +88,7 @@ def _check_grade_paths(assignment, args) -> None:
     if several:
         raise UsageError(f"{args.submission} holds {len(several)} submissions ({', '.join(several[:3])}"
                          f"{', ...' if len(several) > 3 else ''}), not one: grade each folder with `dlgrade grade` "
-                         "(batch grading of a whole class is not available yet)")
+                         f"(or the whole class with `dlgrade grade-all {assignment.name} {args.submission}`)")
     results = Path(args.results)
     if results.is_dir():
         raise UsageError(f"--results {args.results} is a directory; name the file to write, e.g. "
@@ -109,7 +109,7 @@ def _cmd_grade(args, sandbox: Sandbox) -> int:
 
     try:
         report = grade(assignment, args.submission, sandbox, mode=args.mode, progress=on_case)
-        results = gradescope_results(report)
+        results = gradescope_results(report, args.format)
     except Exception as exc:  # never leave Gradescope without a results.json
         progress.clear()
         results = {"score": 0.0, "output": f"The autograder failed internally ({type(exc).__name__}: {exc}). "
@@ -202,6 +202,83 @@ def _cmd_list(args, sandbox: Sandbox) -> int:
     return 0
 
 
+def _students(value: str | None) -> set[str] | None:
+    """--students: comma-separated keys, or @FILE with one per line."""
+    if not value:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            raise UsageError(f"--students {value}: no such file")
+        names = path.read_text().splitlines()
+    else:
+        names = value.split(",")
+    return {n.strip() for n in names if n.strip()} or None
+
+
+def _cmd_grade_all(args, sandbox: Sandbox) -> int:
+    from grader.batch.grade_all import grade_all
+    from grader.batch.progress import BatchProgress
+    from grader.batch.sources import SourceError
+
+    out = Path(args.out or f"grading/{args.assignment}")
+    progress = BatchProgress(args.quiet)
+    pool = None
+    if args.backend == "ray":
+        from grader.batch.ray_pool import RayPool
+
+        pool = RayPool(args.assignment, args.address, args.mode, jobs=args.jobs)
+    try:
+        result = grade_all(args.assignment, args.source, out, jobs=args.jobs, only=args.only or None,
+                           students=_students(args.students), mode=args.mode, data_dir=args.data_dir,
+                           progress=progress, pool=pool)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        progress.close()
+    if not args.quiet:
+        print(f"graded {result.graded} of {result.total} submissions ({result.skipped} already graded, "
+              f"{result.failed} failed) in {result.seconds:.1f} s with {result.workers_started} worker(s); "
+              f"staff values computed by the workers: {result.staff_values_computed}")
+        print(f"gradebook: {out / 'gradebook.sqlite'}; results: {out / 'results'}/STUDENT/results.json")
+    return 0
+
+
+def _cmd_gradebook(args, sandbox: Sandbox) -> int:
+    from grader.batch.gradebook import Gradebook
+
+    path = Path(args.db or f"grading/{args.assignment}/gradebook.sqlite")
+    if not path.is_file():
+        raise UsageError(f"no gradebook at {path} (run `dlgrade grade-all {args.assignment} SOURCE` first, or "
+                         "pass --db)")
+    with Gradebook(path) as book:
+        if args.action == "show":
+            print(book.show(args.assignment))
+            return 0
+        text = book.export_csv(args.assignment, style=args.style, cases=args.cases)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_report(args, sandbox: Sandbox) -> int:
+    from grader.batch.report import render
+
+    db = Path(args.db or f"grading/{args.assignment}/gradebook.sqlite")
+    if not db.is_file():
+        raise UsageError(f"no gradebook at {db} (run `dlgrade grade-all {args.assignment} SOURCE` first, or pass --db)")
+    out = Path(args.out or db.parent / "report.html")
+    try:
+        render(args.assignment, db, out)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {out}")
+    return 0
+
+
 DATA_DIR_HELP = ("folder of labels and fixtures the grader (never the student's code) reads, e.g. minbert's data "
                  "files with the real CFIMDB test labels (default: $DLGRADE_DATA_DIR, else the assignment's "
                  "data/, else the manifest's [data] dir)")
@@ -228,7 +305,59 @@ def build_parser() -> argparse.ArgumentParser:
                         "only (default: staff when reference/ is present)")
     p.add_argument("--quiet", action="store_true", help="print neither progress nor the summary")
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--format", choices=["md", "html"], default="md",
+                   help="each test's feedback in results.json as Markdown or HTML (Gradescope renders both; "
+                        "default: md)")
     p.set_defaults(run=_cmd_grade)
+
+    p = sub.add_parser("grade-all", help="grade a whole class into a gradebook (parallel, resumable)",
+                       description="Grade every submission of SOURCE exactly as `dlgrade grade` does, in a pool of "
+                                   "workers, into OUT/gradebook.sqlite and OUT/results/STUDENT/results.json. SOURCE "
+                                   "is a folder with one submission per student (a folder, .zip, .py or .ipynb named "
+                                   "after the student) or Gradescope's \"Export Submissions\" zip or folder. Run it "
+                                   "again to grade only what is missing or changed (the content hash of a "
+                                   "submission, and the assignment's version: its cases, reference and the "
+                                   "engine's staff path).")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("source", help="a folder of submissions, or Gradescope's export (zip or folder)")
+    p.add_argument("--out", help="where the gradebook and the results go (default: grading/ASSIGNMENT)")
+    p.add_argument("--jobs", type=int, help="workers grading at once (default: the number of cores)")
+    p.add_argument("--only", action="append", metavar="CASE",
+                   help="regrade only this case, for everyone selected (repeat for several)")
+    p.add_argument("--students", help="only these students: keys, SIDs, emails or names, comma-separated, or "
+                                      "@FILE with one per line")
+    p.add_argument("--mode", choices=["staff", "student"], default="staff", help="as for `grade` (default: staff)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
+    p.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="local: a process pool on this machine; ray: tasks on a Ray cluster (pip install "
+                        "dlgrade[ray]; see --address)")
+    p.add_argument("--address", help="the Ray cluster's address (ray start --head prints it); default: start a "
+                                     "local one")
+    p.add_argument("--quiet", action="store_true", help="no progress, no summary")
+    p.set_defaults(run=_cmd_grade_all)
+
+    p = sub.add_parser("gradebook", help="show or export the gradebook of `grade-all`",
+                       description="`show`: the current score of every student in the terminal. `export`: the CSV "
+                                   "that Gradescope (--style gradescope: Name, SID, Email, Score, ...) or Canvas "
+                                   "(--style canvas: Student, ID, SIS User ID, SIS Login ID, Section, ASSIGNMENT) "
+                                   "imports; one row per submitter.")
+    p.add_argument("action", choices=["show", "export"], help="show: a table in the terminal; export: the CSV")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("--db", help="the gradebook (default: grading/ASSIGNMENT/gradebook.sqlite)")
+    p.add_argument("--style", choices=["gradescope", "canvas"], default="gradescope", help="export: the columns")
+    p.add_argument("--cases", action="store_true", help="export: a column per case (gradescope style)")
+    p.add_argument("--output", help="export: the CSV file to write (default: standard output)")
+    p.set_defaults(run=_cmd_gradebook)
+
+    p = sub.add_parser("report", help="write the class statistics page (HTML) from the gradebook",
+                       description="Write one static HTML page from the gradebook of `grade-all`: score histogram, "
+                                   "pass rate per case, the named mistakes by frequency, grading time and memory, "
+                                   "submissions that hit a time or memory limit, identical submissions. Plots are "
+                                   "embedded; the page needs no network.")
+    p.add_argument("assignment", help=ASSIGNMENT_HELP)
+    p.add_argument("--db", help="the gradebook (default: grading/ASSIGNMENT/gradebook.sqlite)")
+    p.add_argument("--out", help="the page to write (default: report.html beside the gradebook)")
+    p.set_defaults(run=_cmd_report)
 
     p = sub.add_parser("verify", help="check the tests: reference full marks, starter zero, every known mistake "
                                       "caught, every accepted variant at full marks",

@@ -4,6 +4,7 @@ results.json carries Markdown (`output_format: "md"`), which Gradescope renders;
 gets the same verdicts as plain text (grader/feedback.py renders both)."""
 from __future__ import annotations
 
+import html
 import json
 import os
 import tempfile
@@ -12,7 +13,13 @@ from pathlib import Path
 from grader import feedback
 from grader.runner import Report
 
-def gradescope_results(report: Report) -> dict:
+FORMATS = ("md", "html")
+
+
+def gradescope_results(report: Report, output_format: str = "md") -> dict:
+    """Gradescope's results.json; each test's feedback as Markdown ("md") or HTML ("html"),
+    rendered from the structured verdict (grader/feedback.py)."""
+    render = feedback.markdown if output_format == "md" else feedback.html_fragment
     tests = []
     for number, (case, verdict) in enumerate(report.results, start=1):
         test = {
@@ -21,8 +28,8 @@ def gradescope_results(report: Report) -> dict:
             "score": round(verdict.score, 4),
             "max_score": round(verdict.max_score, 4),
             "status": verdict.status,
-            "output": feedback.markdown(case, verdict),
-            "output_format": "md",
+            "output": render(case, verdict),
+            "output_format": output_format,
             "visibility": case.visibility,
             "tags": [type(case).__name__.lower()] + (["skipped"] if verdict.skipped else []),
         }
@@ -32,16 +39,50 @@ def gradescope_results(report: Report) -> dict:
     return {
         "score": round(report.score, 4),
         "execution_time": int(round(report.seconds)),
-        "output": "\n\n".join(feedback.escape_markdown(line) for line in _overview(report)),
-        "output_format": "md",
-        "test_output_format": "md",
+        "output": _overview_text(report, output_format),
+        "output_format": output_format,
+        "test_output_format": output_format,
         "test_name_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "extra_data": {"mode": report.mode, "isolation": report.isolation, "grader": "dlgrade",
-                       "staff_values_computed": report.staff_values_computed},
+                       "staff_values_computed": report.staff_values_computed,
+                       "student_peak_mb": report.student_peak_mb},
         "tests": tests,
     }
+
+
+def _overview_text(report: Report, output_format: str) -> str:
+    if output_format == "html":
+        return "\n".join(f"<p>{html.escape(line)}</p>" for line in _overview(report))
+    return "\n\n".join(feedback.escape_markdown(line) for line in _overview(report))
+
+
+def feedback_markdown(report: Report) -> str:
+    """Every verdict of one submission as one Markdown document (what a student reads)."""
+    lines = [f"# {feedback.escape_markdown(report.assignment.title)}", "",
+             *[feedback.escape_markdown(line) + "\n" for line in _overview(report)]]
+    for case, verdict in report.results:
+        lines += [f"## {feedback.escape_markdown(case.name)}: {verdict.score:g} / {verdict.max_score:g}", "",
+                  feedback.markdown(case, verdict), ""]
+    return "\n".join(lines)
+
+
+def feedback_html(report: Report) -> str:
+    """Every verdict of one submission as one self-contained HTML page (escaped: student output
+    and errors are text, never markup)."""
+    body = [f"<h1>{html.escape(report.assignment.title)}</h1>",
+            *[f"<p>{html.escape(line)}</p>" for line in _overview(report)]]
+    for case, verdict in report.results:
+        mark = "passed" if verdict.status == "passed" else "failed"
+        body.append(f'<section class="{mark}"><h2>{html.escape(case.name)}: {verdict.score:g} / '
+                    f"{verdict.max_score:g}</h2>\n{feedback.html_fragment(case, verdict)}</section>")
+    style = ("body{font:14px/1.45 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+             "pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}"
+             "section.failed h2{color:#a33}section.passed h2{color:#2a6}")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+            f"{html.escape(report.assignment.title)}</title><style>{style}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
 
 
 def _overview(report: Report) -> list[str]:

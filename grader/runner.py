@@ -33,6 +33,7 @@ class Report:
     isolation: str = ""
     seconds: float = 0.0
     staff_values_computed: int = 0               # staff calls this run made (the rest were cached)
+    student_peak_mb: float | None = None         # the sandbox workers' peak resident size (wait4)
 
     @property
     def score(self) -> float:
@@ -126,6 +127,7 @@ def grade(assignment: Assignment, submission_path: str | Path, sandbox: Sandbox 
             sandbox.close()
         run.close()
     report.isolation = process.isolation if process else ""
+    report.student_peak_mb = process.peak_rss_mb if process else None
     report.staff_values_computed = Oracle.of(assignment).computed - computed_before if mode == "staff" else 0
     report.seconds = time.monotonic() - budget.start
     return report

@@ -122,6 +122,7 @@ class StudentProcess:
         self.isolation = ""
         self.spawned = 0
         self.hung: list[HungFunction] = []
+        self.peak_rss_kb: int | None = None
         self._told: dict[str, str] = {}                  # cause -> first case that explained it
 
     # -- messages: one full explanation per cause, a pointer to it afterwards
@@ -145,6 +146,8 @@ class StudentProcess:
         return str(scratch)
 
     def _spawn(self):
+        if self.worker is not None:
+            self._note_peak(self.worker)     # the one this replaces (killed after a timeout or crash)
         self.spawned += 1
         config = WorkerConfig(
             scratch=self._scratch(),
@@ -256,3 +259,14 @@ class StudentProcess:
     def close(self):
         if self.worker is not None:
             self.worker.kill()
+            self._note_peak(self.worker)
+
+    def _note_peak(self, worker) -> None:
+        if worker.peak_rss_kb is not None:
+            self.peak_rss_kb = max(self.peak_rss_kb or 0, worker.peak_rss_kb)
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """The largest resident size any of this run's sandbox workers reached (its parent's
+        wait4, not anything the student's process said), in MB; None before one has ended."""
+        return round(self.peak_rss_kb / 1024, 1) if self.peak_rss_kb is not None else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from grader.sandbox import cleanup, isolation, wire, worker
 
-_STATUS = struct.Struct(">i")
+_STATUS = struct.Struct(">iq")     # wait status, peak resident size (KiB) from wait4
 
 
 @dataclass
@@ -90,8 +90,8 @@ def _setup_process(config: WorkerConfig, cmd_fd: int, status_fd: int, out_fd: in
         sock.close()
         os.write(go_w, b"g")
         os.close(go_w)
-        _, status = os.waitpid(pid, 0)
-        os.write(status_fd, _STATUS.pack(status))
+        _, status, usage = os.wait4(pid, 0)
+        os.write(status_fd, _STATUS.pack(status, usage.ru_maxrss))
     finally:
         os._exit(0)
 
@@ -167,6 +167,7 @@ class Worker:
         self._output_offset = 0
         self._sequence = 0
         self.alive = True
+        self.peak_rss_kb: int | None = None    # measured by its parent (wait4) once it has ended
 
     def request(self, message: dict, timeout: float):
         """Send one request; return the decoded reply or raise WorkerTimeout / WorkerDied.
@@ -256,7 +257,7 @@ class Worker:
         if self.config.sandbox_uid is not None and "pid-namespace" not in self.isolation:
             cleanup.kill_processes_of(self.config.sandbox_uid)
         self.sock.close()
-        status = _read_status(self.status_fd, timeout=5.0)
+        status, self.peak_rss_kb = _read_status(self.status_fd, timeout=5.0)
         os.close(self.status_fd)
         return status
 
@@ -264,15 +265,17 @@ class Worker:
         self.kill()
 
 
-def _read_status(fd: int, timeout: float) -> str | None:
+def _read_status(fd: int, timeout: float) -> tuple[str | None, int | None]:
+    """(how the worker ended, its peak resident size in KiB), or Nones if not told in time."""
     import select
     ready, _, _ = select.select([fd], [], [], timeout)
     if not ready:
-        return None
+        return None, None
     data = os.read(fd, _STATUS.size)
     if len(data) != _STATUS.size:
-        return None
-    return describe_status(_STATUS.unpack(data)[0])
+        return None, None
+    status, peak = _STATUS.unpack(data)
+    return describe_status(status), peak
 
 
 class Sandbox:
@@ -322,7 +325,7 @@ class Sandbox:
             ready = wire.recv(cmd_parent, deadline=deadline)
         except wire.WireError as exc:
             cmd_parent.close()
-            status = _read_status(status_r, timeout=5.0)
+            status, _ = _read_status(status_r, timeout=5.0)
             os.close(status_r)
             raise WorkerDied(f"the sandbox did not start ({status or exc})") from None
         return Worker(cmd_parent, status_r, int(hello["pid"]), config, str(ready["ready"]))

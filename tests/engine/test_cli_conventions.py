@@ -87,7 +87,7 @@ def test_folder_of_several_submissions_points_to_batch_grading(tmp_path):
     for student in ("alice", "bob", "carol"):
         shutil.copytree(EXAMPLE, tmp_path / "class" / student)
     run = dlgrade("grade", "linear_attention", str(tmp_path / "class"), "--results", str(tmp_path / "r.json"))
-    assert_usage_error(run, "3 submissions", "alice", "batch grading")
+    assert_usage_error(run, "3 submissions", "alice", "dlgrade grade-all linear_attention")
     assert not (tmp_path / "r.json").exists()
 
 

@@ -1,0 +1,161 @@
+"""The local pool: N batch workers (grader/batch/worker.py), each a fresh process with its own
+sandbox, fed one submission at a time.
+
+A worker that dies (a grader bug, the kernel's OOM killer) or outlives a submission's hard limit
+(the assignment's total time plus a margin: `grade` keeps its own budget, so only a grader hang
+gets there) costs that submission a verdict that says so, and is replaced by a fresh one; the
+batch goes on. Stopping the pool (Ctrl-C, SIGTERM, the end of the batch) ends every worker and
+its sandbox: SIGTERM first, so that each cleans up its run directory and sandbox uid, then
+SIGKILL for one that does not.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+HARD_LIMIT_MARGIN_S = 60.0
+STOP_GRACE_S = 5.0
+
+
+@dataclass
+class Task:
+    id: int
+    path: str                        # the submission
+    results: str                     # where its results.json goes
+    only: list[str] | None = None
+
+    def message(self) -> str:
+        return json.dumps({"id": self.id, "path": self.path, "results": self.results, "only": self.only}) + "\n"
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    replies: object                  # the read end of its reply pipe, as a text file
+    task: Task | None = None
+    deadline: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None) -> _Worker:
+    """A fresh batch worker process (its own session, so that stopping it stops its sandbox)."""
+    read_fd, write_fd = os.pipe()
+    command = [sys.executable, "-m", "grader.batch.worker", assignment, "--reply-fd", str(write_fd),
+               "--mode", mode] + (["--data-dir", data_dir] if data_dir else [])
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               pass_fds=(write_fd,), text=True, start_new_session=True)
+    os.close(write_fd)
+    return _Worker(process, os.fdopen(read_fd, "r"))
+
+
+def stop_worker(worker: _Worker) -> None:
+    """SIGTERM (the worker cleans up its run directory and sandbox uid), then SIGKILL."""
+    if worker.process.poll() is None:
+        try:
+            os.killpg(worker.process.pid, signal.SIGTERM)
+            worker.process.wait(STOP_GRACE_S)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    worker.process.wait()
+    for stream in (worker.process.stdin, worker.replies):
+        try:
+            stream.close()
+        except (OSError, BrokenPipeError):
+            pass
+
+
+class LocalPool:
+    name = "local"
+
+    def __init__(self, assignment: str, jobs: int, hard_limit_s: float, mode: str = "staff",
+                 data_dir: str | None = None):
+        self.assignment = assignment
+        self.jobs = max(1, jobs)
+        self.hard_limit_s = hard_limit_s + HARD_LIMIT_MARGIN_S
+        self.mode = mode
+        self.data_dir = data_dir
+        self.started_workers = 0
+
+    def _spawn(self) -> _Worker:
+        self.started_workers += 1
+        return start_worker(self.assignment, self.mode, self.data_dir)
+
+    @staticmethod
+    def _stop(worker: _Worker) -> None:
+        stop_worker(worker)
+
+    def run(self, tasks: list[Task], on_result) -> None:
+        """Grade every task; `on_result(task, reply)` as each finishes, in the caller's thread. A
+        reply is the worker's (grader/batch/worker.py) or one made here for a dead or hung worker."""
+        pending = list(reversed(tasks))
+        workers: list[_Worker] = []
+        selector = selectors.DefaultSelector()
+        try:
+            for _ in range(min(self.jobs, len(tasks))):
+                worker = self._spawn()
+                workers.append(worker)
+                selector.register(worker.replies, selectors.EVENT_READ, worker)
+            while workers:
+                for worker in [w for w in workers if w.task is None]:
+                    if not pending:
+                        selector.unregister(worker.replies)
+                        workers.remove(worker)
+                        self._stop(worker)
+                        continue
+                    self._assign(worker, pending.pop())
+                if not workers:
+                    break
+                timeout = max(0.0, min(w.deadline for w in workers) - time.monotonic())
+                for key, _ in selector.select(timeout=min(timeout, 1.0)):
+                    worker = key.data
+                    line = worker.replies.readline()
+                    if not line:
+                        self._replace(worker, workers, selector, on_result, "grader-error",
+                                      "the grading worker ended unexpectedly while grading this submission "
+                                      f"(exit status {worker.process.poll()})")
+                        continue
+                    reply = json.loads(line)
+                    if "ready" in reply:
+                        continue
+                    task, worker.task = worker.task, None
+                    on_result(task, reply)
+                for worker in [w for w in workers if w.task is not None and time.monotonic() > w.deadline]:
+                    self._replace(worker, workers, selector, on_result, "grader-timeout",
+                                  f"grading did not finish within {self.hard_limit_s:g} s; the worker was stopped")
+        finally:
+            for worker in workers:
+                self._stop(worker)
+            selector.close()
+
+    def _assign(self, worker: _Worker, task: Task) -> None:
+        worker.task = task
+        worker.deadline = time.monotonic() + self.hard_limit_s
+        try:
+            worker.process.stdin.write(task.message())
+            worker.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass            # the worker is gone: its reply pipe reads empty, and it is replaced there
+
+    def _replace(self, worker: _Worker, workers: list, selector, on_result, status: str, message: str) -> None:
+        task = worker.task
+        selector.unregister(worker.replies)
+        workers.remove(worker)
+        self._stop(worker)
+        if task is not None:
+            on_result(task, {"id": task.id, "status": status, "message": message, "score": 0.0, "max_score": 0.0,
+                             "cases": [], "mode": self.mode, "isolation": "", "seconds": self.hard_limit_s
+                             if status == "grader-timeout" else 0.0, "peak_rss_mb": None,
+                             "staff_values_computed": 0})
+        fresh = self._spawn()
+        workers.append(fresh)
+        selector.register(fresh.replies, selectors.EVENT_READ, fresh)
