@@ -8,8 +8,8 @@ sys.exit, one that floods its output, one that hangs in one function) is graded 
 into a fresh gradebook, with the staff-value cache of the machine as it is:
 
   single    `dlgrade grade` once per submission, one after another (what N separate runs cost)
-  serial    `dlgrade grade-all --jobs 1`
-  parallel  `dlgrade grade-all --jobs 2`
+  serial    `dlgrade grade-all --jobs 1`         } --repeats rounds, interleaved, the order
+  parallel  `dlgrade grade-all --jobs 2`         } alternating; medians
 
 Reported: wall time, submissions per minute, the parallel speed-up over serial and its
 efficiency (speed-up / jobs), and the cost per submission of grade-all (serial) next to a single
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,7 @@ def timed(command: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3, help="grade-all rounds (serial and parallel); medians")
     parser.add_argument("--out", default="bench/results/batch_cost.json")
     args = parser.parse_args()
     python = sys.executable
@@ -80,16 +82,22 @@ def main() -> int:
                "--quiet"])
         single = sum(timed([python, "-m", "grader", "grade", "linear_attention", str(e), "--results",
                             str(tmp / "single.json"), "--quiet"]) for e in entries)
-        runs = {"single": single}
-        for name, jobs in (("serial", 1), ("parallel", 2)):
-            out = tmp / name
-            runs[name] = timed([python, "-m", "grader", "grade-all", "linear_attention", str(source), "--out", str(out),
-                                "--jobs", str(jobs), "--quiet"])
-            shutil.rmtree(out, ignore_errors=True)
+        samples = {"serial": [], "parallel": []}
+        for round_ in range(args.repeats):
+            # interleaved, the order alternating, so that a machine getting busier or quieter
+            # weighs on both alike
+            order = (("serial", 1), ("parallel", 2)) if round_ % 2 == 0 else (("parallel", 2), ("serial", 1))
+            for name, jobs in order:
+                out = tmp / name
+                samples[name].append(timed([python, "-m", "grader", "grade-all", "linear_attention", str(source),
+                                            "--out", str(out), "--jobs", str(jobs), "--quiet"]))
+                shutil.rmtree(out, ignore_errors=True)
+    runs = {"single": single, **{k: statistics.median(v) for k, v in samples.items()}}
     n = args.students
     speedup = runs["serial"] / runs["parallel"]
     report = {
-        "students": n, "cpus": os.cpu_count(), "load_after": os.getloadavg(),
+        "students": n, "cpus": os.cpu_count(), "load_after": os.getloadavg(), "repeats": args.repeats,
+        "samples_s": {k: [round(x, 2) for x in v] for k, v in samples.items()},
         "wall_s": {k: round(v, 2) for k, v in runs.items()},
         "per_minute": {k: round(60 * n / v, 1) for k, v in runs.items()},
         "per_submission_s": {k: round(v / n, 3) for k, v in runs.items()},
@@ -103,7 +111,8 @@ def main() -> int:
     print(f"{'run':<10} {'wall s':>8} {'per min':>8} {'s each':>7}")
     for k in ("single", "serial", "parallel"):
         print(f"{k:<10} {runs[k]:>8.1f} {report['per_minute'][k]:>8.1f} {report['per_submission_s'][k]:>7.2f}")
-    print(f"speed-up with 2 jobs: {speedup:.2f}x (efficiency {speedup / 2:.2f})")
+    print(f"speed-up with 2 jobs: {speedup:.2f}x (efficiency {speedup / 2:.2f}); rounds: "
+          + "; ".join(f"{k} {', '.join(f'{x:.1f}' for x in v)} s" for k, v in samples.items()))
     for target, met in report["targets"].items():
         print(f"  [{'met' if met else 'NOT MET':^9}] {target}")
     print(f"wrote {args.out}")

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.cases import Answer
+from grader.errors import AssignmentError
 from grader.paths import ASSIGNMENTS, ROOT
 
 
-class AssignmentError(Exception):
-    pass
+__all__ = ["Assignment", "AssignmentError", "available", "load"]
 
 
 @dataclass

@@ -13,11 +13,16 @@ import signal
 import sys
 from pathlib import Path
 
-# Imported before the sandbox forks, so workers share torch's pages and never re-import it.
-import torch  # noqa: F401
+from typing import TYPE_CHECKING
 
 from grader import __version__
-from grader.sandbox.zygote import Sandbox
+
+if TYPE_CHECKING:
+    from grader.sandbox.zygote import Sandbox
+
+# Commands that never run student code in this process start no sandbox and import no torch
+# here: `grade-all` starts its workers first, so that their start-up overlaps its own.
+WITHOUT_SANDBOX = {"grade-all", "gradebook", "report"}
 
 
 class UsageError(Exception):
@@ -237,9 +242,10 @@ def _cmd_grade_all(args, sandbox: Sandbox) -> int:
     finally:
         progress.close()
     if not args.quiet:
+        workers = (f" with {result.workers_started} worker(s); staff values computed by the workers: "
+                   f"{result.staff_values_computed}") if result.graded else ""
         print(f"graded {result.graded} of {result.total} submissions ({result.skipped} already graded, "
-              f"{result.failed} failed) in {result.seconds:.1f} s with {result.workers_started} worker(s); "
-              f"staff values computed by the workers: {result.staff_values_computed}")
+              f"{result.failed} failed) in {result.seconds:.1f} s{workers}")
         print(f"gradebook: {out / 'gradebook.sqlite'}; results: {out / 'results'}/STUDENT/results.json")
     return 0
 
@@ -421,26 +427,37 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from grader.assignment import AssignmentError
-
     # SIGTERM (a scheduler, `kill`) cleans up like Ctrl-C: run directories, workers, uid files.
     # SIGINT too, even when started with it ignored (a background job of a non-interactive
     # shell), where Python would otherwise not turn it into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    command = (sys.argv[1:] if argv is None else argv)[:1]
     try:
+        if command and command[0] in WITHOUT_SANDBOX:
+            return _run(build_parser().parse_args(argv), None)
+        # Imported before the sandbox forks, so workers share torch's pages and never re-import it.
+        import torch  # noqa: F401
+
+        from grader.sandbox.zygote import Sandbox
+
         # The fork server starts first: before the command line (which names the results path)
         # is parsed and before any assignment or reference is loaded. It replaces its own argv.
         with Sandbox.start() as sandbox:
-            args = build_parser().parse_args(argv)
-            try:
-                return args.run(args, sandbox)
-            except (AssignmentError, UsageError) as exc:
-                print(f"dlgrade: {exc}", file=sys.stderr)
-                return 2
+            return _run(build_parser().parse_args(argv), sandbox)
     except KeyboardInterrupt:
         print("\ndlgrade: interrupted", file=sys.stderr)
         return 130
+
+
+def _run(args, sandbox) -> int:
+    from grader.errors import AssignmentError
+
+    try:
+        return args.run(args, sandbox)
+    except (AssignmentError, UsageError) as exc:
+        print(f"dlgrade: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -84,19 +84,31 @@ def grade_all(assignment_name: str, source: str | Path, out: str | Path, jobs: i
     """Grade every (selected) submission of `source` that is not graded yet at this version.
     `progress(event, entry, reply)` is told "start" (reply: the number to grade), "skip" and
     "done"; `pool` replaces the local process pool (the Ray backend)."""
-    from grader import assignment as assignments
-    from grader.oracle import assignment_version
-
     start = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    entries = select(find_submissions(source, out / "unpacked"), students)
+    if pool is None:
+        pool = LocalPool(assignment_name, jobs or os.cpu_count() or 1, mode=mode,
+                         data_dir=str(Path(data_dir).resolve()) if data_dir else None)
+    pool.prestart(len(entries))        # workers start while this process loads the assignment
+    try:
+        return _grade(assignment_name, entries, out, only, mode, data_dir, progress, pool, start)
+    finally:
+        pool.close()
+
+
+def _grade(assignment_name, entries, out, only, mode, data_dir, progress, pool, start) -> BatchResult:
+    from grader import assignment as assignments
+    from grader.oracle import assignment_version
+
     assignment = assignments.load(assignment_name)
     if data_dir:
         assignment.data_dir = Path(data_dir).resolve()
     unknown = [name for name in only or [] if name not in {c.name for c in assignment.cases}]
     if unknown:
         raise SourceError(f"--only: {assignment_name} has no case {', '.join(map(repr, unknown))}")
-    entries = select(find_submissions(source, out / "unpacked"), students)
+    pool.set_limit(assignment.total_timeout)
     version = assignment_version(assignment)
     engine = engine_version()
     result = BatchResult(total=len(entries))
@@ -116,11 +128,6 @@ def grade_all(assignment_name: str, source: str | Path, out: str | Path, jobs: i
             _warm(assignment)
         tasks = [Task(i, str(entry.path.resolve()), str(results_folder(out, entry.key) / "results.json"), only)
                  for i, (entry, _) in enumerate(todo)]
-        if pool is None:
-            pool = LocalPool(assignment_name, jobs or os.cpu_count() or 1, assignment.total_timeout, mode,
-                             str(assignment.data_dir) if data_dir else None)
-        else:
-            pool.set_limit(assignment.total_timeout)
 
         def on_result(task: Task, reply: dict) -> None:
             entry, submission_id = todo[task.id]

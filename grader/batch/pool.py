@@ -77,7 +77,7 @@ def stop_worker(worker: _Worker) -> None:
 class LocalPool:
     name = "local"
 
-    def __init__(self, assignment: str, jobs: int, hard_limit_s: float, mode: str = "staff",
+    def __init__(self, assignment: str, jobs: int, hard_limit_s: float = 540.0, mode: str = "staff",
                  data_dir: str | None = None):
         self.assignment = assignment
         self.jobs = max(1, jobs)
@@ -85,10 +85,26 @@ class LocalPool:
         self.mode = mode
         self.data_dir = data_dir
         self.started_workers = 0
+        self._ready: list[_Worker] = []
 
     def _spawn(self) -> _Worker:
         self.started_workers += 1
         return start_worker(self.assignment, self.mode, self.data_dir)
+
+    def prestart(self, count: int) -> None:
+        """Start up to `count` workers now, before the tasks are known: their start-up (torch's
+        import, the sandbox, the assignment) overlaps the caller's own."""
+        self._ready = [self._spawn() for _ in range(min(self.jobs, count))]
+
+    def set_limit(self, total_timeout: float) -> None:
+        """The assignment's total time limit: a submission is given up on after it plus a margin."""
+        self.hard_limit_s = total_timeout + HARD_LIMIT_MARGIN_S
+
+    def close(self) -> None:
+        """Stop workers started ahead that no task needed."""
+        for worker in self._ready:
+            stop_worker(worker)
+        self._ready = []
 
     @staticmethod
     def _stop(worker: _Worker) -> None:
@@ -101,8 +117,12 @@ class LocalPool:
         workers: list[_Worker] = []
         selector = selectors.DefaultSelector()
         try:
-            for _ in range(min(self.jobs, len(tasks))):
-                worker = self._spawn()
+            ahead, self._ready = self._ready, []
+            while len(ahead) > len(tasks):
+                stop_worker(ahead.pop())
+            for _ in range(min(self.jobs, len(tasks)) - len(ahead)):
+                ahead.append(self._spawn())
+            for worker in ahead:
                 workers.append(worker)
                 selector.register(worker.replies, selectors.EVENT_READ, worker)
             while workers:

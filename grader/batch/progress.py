@@ -2,6 +2,7 @@
 rate, time left), one plain line per submission otherwise (a log, CI)."""
 from __future__ import annotations
 
+import shutil
 import sys
 
 
@@ -24,8 +25,11 @@ class BatchProgress:
                 self._line(f"{self.skipped} submission(s) already graded at this version: skipped")
             if self.terminal and self.total:
                 from tqdm import tqdm
-                self.bar = tqdm(total=self.total, unit="submission", file=self.stream, dynamic_ncols=True,
-                                desc="grading")
+                # a terminal that reports no size (a fresh pseudo-terminal) still gets a bar: tqdm
+                # would draw nothing on a screen 0 rows high
+                size = shutil.get_terminal_size((100, 24))
+                self.bar = tqdm(total=self.total, unit="submission", file=self.stream, ncols=size.columns,
+                                nrows=max(size.lines, 2), desc="grading")
         elif event == "done":
             self.done += 1
             failed = reply["status"] != "graded"

@@ -84,6 +84,12 @@ class RayPool:
         self.hard_limit_s = 540.0 + HARD_LIMIT_MARGIN_S
         self.started_workers = 0
 
+    def prestart(self, count: int) -> None:
+        """Actors start with the batch (Ray schedules them): nothing to do ahead."""
+
+    def close(self) -> None:
+        """Nothing started ahead to stop."""
+
     def set_limit(self, total_timeout: float) -> None:
         """The assignment's total time limit: a submission is given up on after it plus a margin."""
         self.hard_limit_s = total_timeout + HARD_LIMIT_MARGIN_S

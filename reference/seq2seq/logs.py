@@ -227,7 +227,9 @@ def _layer_entries(entries, part):
     _log(entries, "transformer_layer.6.1", y1, y1, 380)
 
 
-def _stack_entries(entries):
+def notebook_stack():
+    """Part II's `test_transformer_stack_with_cache` set-up: seed 1400, t5-small sizes, the
+    decoder stack built in the notebook's order. -> (config, stack)"""
     config = TransformerConfig(
         vocab_size=T5_VOCAB_SIZE, pad_token_id=T5_PAD_ID, eos_token_id=T5_EOS_ID,
         n_positions=1024, num_decoder_layers=2, d_model=128, d_ff=512, d_kv=32,
@@ -238,7 +240,11 @@ def _stack_entries(entries):
     emb_word.weight.data.uniform_(-0.05, 0.05)
     emb_pos.weight.data.uniform_(-0.05, 0.05)
     emb_ln = nn.LayerNorm(config.d_model)
-    stack = TransformerStack(config, emb_word, emb_pos, emb_ln, True)
+    return config, TransformerStack(config, emb_word, emb_pos, emb_ln, True)
+
+
+def _stack_entries(entries):
+    config, stack = notebook_stack()
 
     # The first batch is only asserted on in the notebook, but its draws move the generator.
     input_ids = torch.randint(10, 100, (5, 6))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from batchkit import REFERENCE, ROOT, make_class
-from gradingkit import Validator, run_grader
+from gradingkit import Validator, read_terminal, run_grader
 
 from grader.batch.grade_all import grade_all as library_grade_all
 from grader.batch.gradebook import Gradebook
@@ -48,8 +48,12 @@ def current(out: Path) -> dict[str, dict]:
 
 
 def runs(out: Path) -> int:
-    with sqlite3.connect(out / "gradebook.sqlite") as db:
-        return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    """Gradings recorded so far (0 while the gradebook is still being created)."""
+    try:
+        with sqlite3.connect(out / "gradebook.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def test_a_class_is_graded_as_dlgrade_grade_grades_each_student(a_class, tmp_path):
@@ -83,6 +87,25 @@ def test_a_class_is_graded_as_dlgrade_grade_grades_each_student(a_class, tmp_pat
     shown = subprocess.run([sys.executable, "-m", "grader", "gradebook", "show", "linear_attention", "--db",
                             str(out / "gradebook.sqlite")], cwd=ROOT, capture_output=True, text=True)
     assert shown.returncode == 0 and "ada" in shown.stdout and "45 / 45" in shown.stdout
+
+
+def test_a_terminal_shows_a_progress_bar_with_failures_rate_and_time_left(a_class, tmp_path):
+    import pty
+    import re
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade-all", "linear_attention", str(a_class), "--out",
+                             str(tmp_path / "grading"), "--jobs", "2"], cwd=ROOT, stdin=secondary, stdout=secondary,
+                            stderr=secondary, close_fds=True)
+    os.close(secondary)
+    try:
+        screen = read_terminal(primary, proc, 240)
+    finally:
+        os.close(primary)
+    assert proc.wait(30) == 0, screen
+    # tqdm's bar: done/total, elapsed<left, the rate, and the failures so far
+    assert re.search(r"grading: +\d+%\|.*\| 5/5 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+(s/submission|submission/s)", screen), screen
+    assert "failed=0" in screen and not re.search(r"^\[\d/5\]", screen, re.MULTILINE)
 
 
 def test_a_second_run_grades_only_what_changed_and_only_regrades_one_case(a_class, tmp_path):

@@ -207,27 +207,30 @@ class Shell:
         return os.system, (f"touch {self.marker}",)
 
 
-def hostile_files(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
-    """name -> (autograder.pt bytes, what the vit_acc case must say)."""
+def hostile_files(tmp_path: Path) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """name -> (autograder.pt bytes, {self-reported case key: what its case must say}). A file
+    that cannot be read fails every case alike; bad entries are three to a file, one per key."""
     marker = tmp_path / "pwned"
     shell = io.BytesIO()
     torch.save({"output": {"vit_acc": Shell(marker)}}, shell)
     deep = 0.9
     for _ in range(40):
         deep = [deep]
+    every = ("vit_acc", "mae_linear_acc", "mae_finetune_acc")
     return {
-        "code in the pickle": (shell.getvalue(), "weights_only=True"),
-        "plain pickle, not torch.save": (pickle.dumps({"output": {"vit_acc": 0.9}}), "could not be read"),
-        "garbage": (b"\x00\xffnot a torch file" * 100, "could not be read"),
-        "not a dict": (saved_raw([1, 2, 3]), "is not what the notebook saves"),
-        "no output key": (saved_raw({"outputs": {"vit_acc": 0.9}}), "is not what the notebook saves"),
-        "too large": (saved_raw({"output": {"vit_acc": 0.9, "x": torch.zeros(9 * 2**20)}}), "MiB the grader reads"),
-        "nested too deeply": (saved({"vit_acc": deep}), "nested"),
-        "NaN accuracy": (saved({"vit_acc": float("nan")}), "not a possible value"),
-        "accuracy above 1": (saved({"vit_acc": 1.5}), "not a possible value"),
-        "accuracy as text": (saved({"vit_acc": "0.9"}), "expected a number"),
-        "accuracy as a bool": (saved({"vit_acc": True}), "expected a number"),
-        "missing key": (saved({"mae_linear_acc": 0.5}), "has no entry 'vit_acc'"),
+        "code in the pickle": (shell.getvalue(), dict.fromkeys(every, "weights_only=True")),
+        "plain pickle, not torch.save": (pickle.dumps({"output": {"vit_acc": 0.9}}), dict.fromkeys(every, "could not be read")),
+        "garbage": (b"\x00\xffnot a torch file" * 100, dict.fromkeys(every, "could not be read")),
+        "not a dict": (saved_raw([1, 2, 3]), dict.fromkeys(every, "is not what the notebook saves")),
+        "no output key": (saved_raw({"outputs": {"vit_acc": 0.9}}), dict.fromkeys(every, "is not what the notebook saves")),
+        "too large": (saved_raw({"output": {"vit_acc": 0.9, "x": torch.zeros(9 * 2**20)}}),
+                      dict.fromkeys(every, "MiB the grader reads")),
+        "NaN, above 1, text": (saved({"vit_acc": float("nan"), "mae_linear_acc": 1.5, "mae_finetune_acc": "0.9"}),
+                               {"vit_acc": "not a possible value", "mae_linear_acc": "not a possible value",
+                                "mae_finetune_acc": "expected a number"}),
+        "a bool, nested, missing": (saved({"vit_acc": True, "mae_linear_acc": deep}),
+                                    {"vit_acc": "expected a number", "mae_linear_acc": "nested",
+                                     "mae_finetune_acc": "has no entry 'mae_finetune_acc'"}),
     }
 
 
@@ -244,7 +247,10 @@ def test_a_malformed_or_hostile_autograder_pt_costs_its_cases_only(tmp_path, sch
     graded = grade(tmp_path, submit(tmp_path, source, data))
     check_honest(graded, schema)
     failed = lost(graded)
-    assert said in failed["autograder.pt: vit_acc (self-reported)"], failed
+    for key, words in said.items():
+        case = f"autograder.pt: {key} (self-reported)"
+        assert case in failed and (words in failed[case] or "explained in the case" in failed[case]), failed
+    assert any(words in failed[f"autograder.pt: {key} (self-reported)"] for key, words in said.items())
     assert not [n for n in failed if not n.startswith("autograder.pt: ")], graded.describe()
     assert not (tmp_path / "pwned").exists()
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from reference.seq2seq.logs import part1_log_entries, part2_log_entries
+from reference.seq2seq.logs import notebook_stack, part1_log_entries, part2_log_entries
 from reference.seq2seq.transformer import (
     MultiheadAttention,
     Seq2SeqTransformer,
@@ -32,7 +32,6 @@ from reference.seq2seq.transformer import (
     Transformer,
     TransformerConfig,
     TransformerLayer,
-    TransformerStack,
     greedy_generate,
     scaled_dot_product_attention,
 )
@@ -391,20 +390,6 @@ def test_notebook_cached_layer_assert():
         assert vector_all_close(y1[i, :l], y0[i, :l])
         assert vector_all_close(kv[i, :l], x[i, :l])
     assert torch.equal(kv, x)
-
-
-def notebook_stack():
-    """Part II's `test_transformer_stack_with_cache` set-up: seed 1400, t5-small sizes."""
-    config = TransformerConfig(vocab_size=T5_VOCAB_SIZE, pad_token_id=T5_PAD_ID,
-                               eos_token_id=T5_EOS_ID, n_positions=1024, num_decoder_layers=2,
-                               d_model=128, d_ff=512, d_kv=32, dropout_rate=0.0)
-    torch.manual_seed(1400)
-    emb_word = nn.Embedding(config.vocab_size, config.d_model)
-    emb_pos = nn.Embedding(config.n_positions, config.d_model)
-    emb_word.weight.data.uniform_(-0.05, 0.05)
-    emb_pos.weight.data.uniform_(-0.05, 0.05)
-    emb_ln = nn.LayerNorm(config.d_model)
-    return config, TransformerStack(config, emb_word, emb_pos, emb_ln, True)
 
 
 def run_stack_both_ways(stack, input_ids, enc, enc_pad):
