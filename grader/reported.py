@@ -40,6 +40,7 @@ from typing import Callable
 
 import torch
 
+from grader import bounded
 from grader.cases import Call, Case, Context, StudentError
 from grader.compare import Comparison, Tolerance, compare
 from grader.paths import ROOT
@@ -272,3 +273,112 @@ def reference_report(assignment, patch=None) -> bytes:
     buffer = io.BytesIO()
     torch.save({"output": output}, buffer)
     return buffer.getvalue()
+
+
+# ---- a course's JSON log (CS182's submission_logs.json) ------------------------------------------
+
+MAX_LOG_BYTES = 1024 * 1024
+
+
+def _parse_log(raw: bytes) -> dict:
+    """In a bounded helper: {"log": the entries} or {"error": why the file is not a log}."""
+    import json
+
+    if len(raw) > MAX_LOG_BYTES:
+        return {"error": f"it has {len(raw):,} bytes, more than the {MAX_LOG_BYTES // 1024} KiB a log can have"}
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return {"error": "it is not UTF-8 text"}
+    except RecursionError:
+        return {"error": "its JSON is nested too deeply"}
+    except ValueError as exc:
+        return {"error": f"it is not valid JSON ({str(exc)[:200]}); was the file cut short?"}
+    if type(data) is not dict:
+        return {"error": f"it is a JSON {type(data).__name__}, not the notebook's dict of entries"}
+    return {"log": data}
+
+
+def _plain_list(value, depth: int = 0):
+    """A JSON list of numbers (possibly nested), or None if it is anything else."""
+    if depth > 8 or type(value) is not list:
+        return None
+    for item in value:
+        if type(item) is list:
+            if _plain_list(item, depth + 1) is None:
+                return None
+        elif type(item) not in (int, float):
+            return None
+    return value
+
+
+@dataclass
+class LoggedValue(Case):
+    """One logged quantity of a course's JSON log: `{key}.shape` must equal the expected shape
+    and `{key}.value` (a slice of the flattened output) the expected values, as the course's
+    torch.allclose(rtol) checks them. Expected entries come from `expected`, a function of the
+    assignment (staff code) that replays the notebook's seeded procedure with the reference."""
+    key: str = ""
+    file: str = "submission_logs.json"
+    aliases: tuple = ()              # other names students upload the file as
+    expected: Callable = None        # (assignment) -> {entry: value}
+    rtol: float = 1e-3
+    atol: float = 1e-8
+
+    @property
+    def staff_only(self) -> bool:
+        return True
+
+    def _log(self, ctx) -> tuple[dict | None, Verdict | None]:
+        name = next((n for n in (self.file, *self.aliases) if n in ctx.submission.files), None)
+        if name is None:
+            return None, self.failed(ctx.tell_once("log-missing", f"{self.file} is not in the submission: upload the "
+                                                   "file your notebook's test cells write", self, f"{self.file} is missing"))
+        judged = ctx.judge(_parse_log, ctx.submission.files[name], what=name, timeout=15)
+        if isinstance(judged, bounded.BoundedFailure):
+            return None, self.failed(ctx.tell_once("log-unreadable", f"{name} could not be read: {judged.reason}",
+                                                   self, f"{name} could not be read"))
+        if "error" in judged:
+            return None, self.failed(ctx.tell_once("log-unreadable", f"{name} is not the notebook's log: "
+                                                   f"{judged['error']}", self, f"{name} could not be read"))
+        return judged["log"], None
+
+    def run(self, ctx: Context) -> Verdict:
+        log, failure = self._log(ctx)
+        if failure:
+            return failure
+        key = ("logged entries", self.expected)
+        if key not in ctx.assignment.cache:
+            ctx.assignment.cache[key] = self.expected(ctx.assignment)
+        expected = ctx.assignment.cache[key]
+        notes = (f"{SELF_REPORTED}: the log is data your notebook wrote on the course's seeded inputs, not code the "
+                 "grader ran; it shows what your code printed, not that this code is the one you submitted",)
+        unknown = sorted(str(k) for k in log if k != "time" and k not in expected)
+        if unknown:
+            notes += (ctx.tell_once("log-extra", f"entries the grader does not know were ignored: "
+                                    f"{', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}", self,
+                                    "unknown log entries ignored"),)
+        shape, value = log.get(f"{self.key}.shape"), log.get(f"{self.key}.value")
+        if shape is None or value is None:
+            missing = [k for k, v in ((f"{self.key}.shape", shape), (f"{self.key}.value", value)) if v is None]
+            return self.failed(f"the log has no entry {', '.join(missing)}: run the notebook's test cell that logs "
+                               f"{self.key}, then upload the new file", notes=notes)
+        if _plain_list(shape) is None or not all(type(n) is int for n in shape):
+            return self.failed(f"{self.key}.shape is {str(shape)[:80]}, not a list of integers", notes=notes)
+        if list(shape) != list(expected[f"{self.key}.shape"]):
+            return self.failed(f"{self.key}.shape is {shape}, expected {expected[f'{self.key}.shape']}", notes=notes)
+        if _plain_list(value) is None:
+            return self.failed(f"{self.key}.value is {str(value)[:80]}, not a list of numbers", notes=notes)
+        got = torch.tensor(value, dtype=torch.float64).flatten()
+        want = torch.tensor(expected[f"{self.key}.value"], dtype=torch.float64).flatten()
+        if got.shape != want.shape:
+            return self.failed(f"{self.key}.value has {got.numel()} numbers, expected {want.numel()}", notes=notes)
+        if not torch.isfinite(got).all():
+            return self.failed(f"{self.key}.value has NaN or infinite numbers", notes=notes)
+        close = torch.isclose(got, want, rtol=self.rtol, atol=self.atol)
+        if bool(close.all()):
+            return Verdict(self.points, self.points, f"{self.key}: shape and values match (rtol {self.rtol:g})",
+                           notes=notes)
+        worst = int(torch.argmax((got - want).abs()))
+        return self.failed(f"{self.key}.value: {int((~close).sum())} of {want.numel()} numbers differ beyond rtol "
+                           f"{self.rtol:g}; the largest difference is at position {worst}", notes=notes)

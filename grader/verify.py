@@ -5,11 +5,12 @@ grader), and every known mistake must lose points somewhere: the mutation score.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.reported import reference_report, reported_file
+from grader.reported import LoggedValue, reference_report, reported_file
 from grader.runner import Report, grade
 from grader.sandbox.cleanup import RunDirectory
 from grader.sandbox.zygote import Sandbox
@@ -75,6 +76,9 @@ def reference_submission(assignment: Assignment) -> dict[str, str | bytes]:
     files: dict[str, str | bytes] = {name: path.read_text() for name, path in assignment.reference_files.items()}
     if "reported" in assignment.manifest:
         files[reported_file(assignment)] = reference_report(assignment)
+    for case in assignment.cases:
+        if isinstance(case, LoggedValue) and case.file not in files:   # the log its notebook would write
+            files[case.file] = json.dumps({"time": 0.0, **case.expected(assignment)})
     return files
 
 

@@ -1,6 +1,7 @@
 """Graded cases of the CS182 summarization homework, part I: the student's code on seeded inputs
 with weights the grader draws, against the reference (float64, tight tolerances; float32 where a
-dtype slip would show).
+dtype slip would show); and the course's submission_logs.json, one case per logged quantity,
+against the notebook's seeded procedure replayed with the reference (reference/seq2seq/logs.py).
 
 Padding is on the right, as the course's data is. Masks are uint8, as the course builds them
 (`.byte()`). Every padding case keeps at least one real key for every real query; one case has
@@ -13,6 +14,7 @@ import torch
 
 from grader.cases import Call, In, Randn, Value
 from grader.harness import HarnessCall
+from grader.reported import LoggedValue
 
 D, HEADS, FFN = 16, 4, 32
 VOCAB, MAX_LEN = 50, 24
@@ -112,6 +114,17 @@ class Weights:
         return w
 
 
+def part1_log(assignment) -> dict:
+    """The entries part I's notebook logs, replayed with the reference (staff side only)."""
+    from reference.seq2seq.logs import part1_log_entries
+    return part1_log_entries()
+
+
+def logged(key: str) -> LoggedValue:
+    return LoggedValue(f"submission_logs.json: {key}", 1, key=key, aliases=("submission_log.json",),
+                       expected=part1_log, handout="upload submission_logs.json, which the notebook's test cells write")
+
+
 # ---- calls --------------------------------------------------------------------------------------
 
 def sdpa(*args, **kwargs):
@@ -208,4 +221,12 @@ CASES = [
                            shows="Transformer(...).forward(input_ids, None, labels): loss, logits"),
           inputs={"ids": TokenIds((8, 5, 3), 8), "labels": Labels((6, 3, 5), 6), "W": Weights("model")},
           handout="the given Transformer.forward runs your layers and make_positions"),
+
+    # the course's log: what the student's notebook computed on the course's seeded inputs
+    logged("scaled_dot_product_attention.3"),
+    logged("scaled_dot_product_attention.6"),
+    logged("multihead_attention.2.1"),
+    logged("multihead_attention.4.1"),
+    logged("transformer_layer.2.1"),
+    logged("transformer_layer.4.1"),
 ]

@@ -5,6 +5,7 @@ raises loses its cases with a message and never crashes the grader."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ def grade(tmp_path: Path, source: str, name: str = "submission"):
 
 
 def lost(graded) -> dict[str, str]:
-    return {t["name"]: t["output"] for t in graded.tests if t["score"] < t["max_score"]}
+    """The code cases that lost points (these submissions upload no log)."""
+    return {t["name"]: t["output"] for t in graded.tests
+            if t["score"] < t["max_score"] and not t["name"].startswith("submission_logs.json: ")}
 
 
 def course_notebook(source: str) -> str:
@@ -38,15 +41,21 @@ def course_notebook(source: str) -> str:
 
 
 @pytest.mark.parametrize("form", ["py", "ipynb"])
-def test_the_reference_earns_full_marks_loose_or_as_a_course_notebook(tmp_path, schema, form):
+def test_the_reference_earns_full_marks_loose_or_as_a_course_notebook_with_its_log(tmp_path, schema, form):
+    log = json.dumps(reference_log())
     if form == "py":
-        graded = grade(tmp_path, REFERENCE.read_text())
+        submission = tmp_path / "submission"
+        submission.mkdir()
+        (submission / "summarization.py").write_text(REFERENCE.read_text())
+        (submission / "submission_logs.json").write_text(log)
     else:
-        notebook = tmp_path / "q_summarize_part_1.ipynb"
-        notebook.write_text(course_notebook(REFERENCE.read_text()))
-        graded = run_grader(notebook, tmp_path / "results.json", assignment="summarization")
+        submission = tmp_path / "submission.zip"
+        with zipfile.ZipFile(submission, "w") as z:
+            z.writestr("q_summarize_part_1.ipynb", course_notebook(REFERENCE.read_text()))
+            z.writestr("submission_logs.json", log)
+    graded = run_grader(submission, tmp_path / "results.json", assignment="summarization")
     check_honest(graded, schema)
-    assert not lost(graded), graded.describe()
+    assert graded.results["score"] == sum(t["max_score"] for t in graded.tests), graded.describe()
 
 
 def test_a_mistake_in_the_mask_loses_its_cases_with_the_mistake_named(tmp_path, schema):
@@ -73,3 +82,74 @@ def test_a_layer_with_the_wrong_shape_or_an_exception_fails_only_its_cases(tmp_p
     assert "decoder not done" in failed["TransformerLayer: decoder"]
     assert set(failed) <= {"TransformerLayer: encoder", "TransformerLayer: decoder",
                            "TransformerLayer: decoder, hidden sizes", "Transformer: loss and logits"}
+
+
+# ---- the course's submission_logs.json ---------------------------------------------------------
+
+LOGGED = ["scaled_dot_product_attention.3", "scaled_dot_product_attention.6", "multihead_attention.2.1",
+          "multihead_attention.4.1", "transformer_layer.2.1", "transformer_layer.4.1"]
+
+
+def reference_log() -> dict:
+    from reference.seq2seq.logs import part1_log_entries
+    return {"time": 1700000000.0, **part1_log_entries()}
+
+
+def with_log(tmp_path: Path, log: str | bytes, name: str = "submission_logs.json", code: bool = True) -> Path:
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    if code:
+        (folder / "summarization.py").write_text(REFERENCE.read_text())
+    (folder / name).write_bytes(log.encode() if isinstance(log, str) else log)
+    return folder
+
+
+def log_cases(graded) -> dict[str, dict]:
+    return {t["name"].removeprefix("submission_logs.json: "): t for t in graded.tests
+            if t["name"].startswith("submission_logs.json: ")}
+
+
+@pytest.mark.parametrize("name", ["submission_logs.json", "submission_log.json"])
+def test_the_notebooks_log_is_graded_as_the_course_grades_it_and_marked_self_reported(tmp_path, schema, name):
+    log = reference_log()
+    log["transformer_layer.4.1.value"] = [v * 1.01 for v in log["transformer_layer.4.1.value"]]
+    graded = run_grader(with_log(tmp_path, json.dumps(log), name), tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    cases = log_cases(graded)
+    assert set(cases) == set(LOGGED)
+    assert [k for k, t in cases.items() if t["score"] < t["max_score"]] == ["transformer_layer.4.1"]
+    assert "differ beyond rtol 0.001" in cases["transformer_layer.4.1"]["output"]
+    assert all("self-reported" in t["output"] for t in cases.values())
+    assert not [t for n, t in graded.by_name.items() if not n.startswith("submission_logs") and t["score"] < t["max_score"]]
+
+
+def hostile_logs() -> dict[str, tuple[bytes, str]]:
+    log = reference_log()
+    nan = dict(log, **{"multihead_attention.2.1.value": [float("nan")] * 5})
+    text = dict(log, **{"multihead_attention.2.1.value": "0.1, 0.2"})
+    shape = dict(log, **{"multihead_attention.2.1.shape": [2, 5, 64]})
+    missing = {k: v for k, v in log.items() if not k.startswith("multihead_attention.2.1")}
+    extra = dict(log, **{"my_debugging.value": [1, 2]})
+    full = json.dumps(log)
+    return {
+        "not JSON": (b"TO_SAVE = {'time': 1}", "not valid JSON"),
+        "cut short": (full[: len(full) // 2].encode(), "cut short"),
+        "too large": (json.dumps(dict(log, padding="x" * 1_200_000)).encode(), "a log can have"),
+        "a list": (b"[1, 2, 3]", "not the notebook's dict"),
+        "nested deeply": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        "NaN values": (json.dumps(nan).encode(), "NaN or infinite"),
+        "text for numbers": (json.dumps(text).encode(), "not a list of numbers"),
+        "wrong shape": (json.dumps(shape).encode(), "expected [2, 5, 128]"),
+        "missing entries": (json.dumps(missing).encode(), "has no entry multihead_attention.2.1.shape"),
+        "extra entries": (json.dumps(extra).encode(), "my_debugging.value"),
+    }
+
+
+@pytest.mark.parametrize("kind", list(hostile_logs()))
+def test_a_malformed_log_gets_a_message_and_a_complete_results_json(tmp_path, schema, kind):
+    data, said = hostile_logs()[kind]
+    graded = run_grader(with_log(tmp_path, data, code=False), tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    outputs = "\n".join(t["output"] for t in log_cases(graded).values())
+    assert said in outputs, outputs[:3000]
+    assert len(log_cases(graded)) == len(LOGGED)
