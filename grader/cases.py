@@ -194,6 +194,9 @@ class Context(Protocol):
         """One entry of a self-reported file of the submission, read in the sandbox:
         {"found", "value", "keys"} or {"error"} (grader/reported.py)."""
 
+    def once(self, key, compute):
+        """`compute()` the first time `key` is asked for in this run, the same value afterwards."""
+
     def tell_once(self, cause: str, message: str, case: "Case", short: str) -> str:
         """`message` the first time a cause is told, a pointer to that case afterwards."""
 

@@ -26,6 +26,7 @@ class GradingContext:
         self.budget = budget or TimeBudget(assignment.total_timeout)
         self._golden = None
         self._told: dict[str, str] = {}
+        self._once: dict = {}
         # staff inputs differ from the public ones, whose expected values students hold (golden
         # files are recorded on the public inputs: `record` asks for them)
         self.salt = "" if public_inputs or mode != "staff" else assignment.staff_salt
@@ -63,6 +64,13 @@ class GradingContext:
                    "inputs": {}, "options": {"file": file, "key": key}, "seed": self.seed(case)}
         value, _ = self.process.request(request, self.assignment.case_timeout, case.name)
         return value if type(value) is dict else {"error": f"{file} could not be read"}
+
+    def once(self, key, compute):
+        """`compute()` the first time `key` is asked for in this run, the same value afterwards
+        (a submitted file that several cases read, parsed once)."""
+        if key not in self._once:
+            self._once[key] = compute()
+        return self._once[key]
 
     def tell_once(self, cause: str, message: str, case: Case, short: str) -> str:
         """The full message for the first case with this cause; a pointer to it afterwards."""

@@ -334,7 +334,8 @@ class LoggedValue(Case):
         if name is None:
             return None, self.failed(ctx.tell_once("log-missing", f"{self.file} is not in the submission: upload the "
                                                    "file your notebook's test cells write", self, f"{self.file} is missing"))
-        judged = ctx.judge(_parse_log, ctx.submission.files[name], what=name, timeout=15)
+        judged = ctx.once(("log", name), lambda: ctx.judge(_parse_log, ctx.submission.files[name], what=name,
+                                                           timeout=15))
         if isinstance(judged, bounded.BoundedFailure):
             return None, self.failed(ctx.tell_once("log-unreadable", f"{name} could not be read: {judged.reason}",
                                                    self, f"{name} could not be read"))

@@ -106,10 +106,6 @@ class LocalPool:
             stop_worker(worker)
         self._ready = []
 
-    @staticmethod
-    def _stop(worker: _Worker) -> None:
-        stop_worker(worker)
-
     def run(self, tasks: list[Task], on_result) -> None:
         """Grade every task; `on_result(task, reply)` as each finishes, in the caller's thread. A
         reply is the worker's (grader/batch/worker.py) or one made here for a dead or hung worker."""
@@ -130,7 +126,7 @@ class LocalPool:
                     if not pending:
                         selector.unregister(worker.replies)
                         workers.remove(worker)
-                        self._stop(worker)
+                        stop_worker(worker)
                         continue
                     self._assign(worker, pending.pop())
                 if not workers:
@@ -154,7 +150,7 @@ class LocalPool:
                                   f"grading did not finish within {self.hard_limit_s:g} s; the worker was stopped")
         finally:
             for worker in workers:
-                self._stop(worker)
+                stop_worker(worker)
             selector.close()
 
     def _assign(self, worker: _Worker, task: Task) -> None:
@@ -170,7 +166,7 @@ class LocalPool:
         task = worker.task
         selector.unregister(worker.replies)
         workers.remove(worker)
-        self._stop(worker)
+        stop_worker(worker)
         if task is not None:
             on_result(task, {"id": task.id, "status": status, "message": message, "score": 0.0, "max_score": 0.0,
                              "cases": [], "mode": self.mode, "isolation": "", "seconds": self.hard_limit_s
