@@ -498,10 +498,20 @@ def _grade_answer(raw: bytes, questions: list, index: int) -> dict:
     return {"correct": verdict.correct, "message": verdict.message}
 
 
+def _grade_all_answers(raw: bytes, questions: list) -> list[dict]:
+    """In a bounded helper: every question of the answers file, in order."""
+    from grader.symbolic import grade_answers
+
+    return [{"correct": v.correct, "message": v.message} for v in grade_answers(raw, questions)]
+
+
 @dataclass
 class Answer(Case):
     """A symbolic answer from the submission's answers file (see grader/symbolic), judged in a
-    bounded helper: a pathological expression costs that question, not the run."""
+    bounded helper: a pathological expression costs that question, not the run. Every question
+    is first judged in one helper, once per run (a helper's fork costs more than judging a usual
+    answer); only if that helper fails is each question judged in a helper of its own, so that
+    the failure is pinned on the question that caused it."""
     question: object = None
     answers_file: str = ""           # the manifest's answers_file
 
@@ -517,8 +527,14 @@ class Answer(Case):
                                              f"{self.answers_file} is missing"))
         questions = ctx.assignment.questions
         _warm_symbolic(ctx.assignment)
-        judged = ctx.judge(_grade_answer, raw, questions, questions.index(self.question),
-                           what=f"your answer to {self.question.id}", timeout=15)
+        index = questions.index(self.question)
+        together = ctx.once(("answers judged", self.answers_file), lambda: ctx.judge(
+            _grade_all_answers, raw, questions, what=f"your answers in {self.answers_file}", timeout=15))
+        if isinstance(together, list) and len(together) == len(questions):
+            judged = together[index]
+        else:
+            judged = ctx.judge(_grade_answer, raw, questions, index, what=f"your answer to {self.question.id}",
+                               timeout=15)
         if isinstance(judged, bounded.BoundedFailure):
             return self.failed(f"{self.question.id}: could not be checked: {judged.reason}; write it in a simpler form")
         if judged["correct"]:

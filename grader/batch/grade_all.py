@@ -3,10 +3,11 @@
     grade_all("linear_attention", "submissions/", out="grading/")     # -> BatchResult
 
 Each submission is graded by a batch worker (grader/batch/worker.py): the same sandbox, the
-same cases, the same results.json (written to OUT/results/STUDENT/results.json). The staff
-values are computed once for the assignment: as root, into the oracle's disk cache before the
-workers start (`dlgrade warm`), which every worker then reads; otherwise once per worker, kept
-for all its submissions. Results go to the gradebook (OUT/gradebook.sqlite) as each submission
+same cases, the same results.json (written to OUT/results/STUDENT/results.json). This process
+imports no torch: the first worker loads the assignment and reports its version and cases
+(grader/batch/describe.py). The staff values are computed once for the assignment: as root, into
+the oracle's disk cache by that first worker before any work is handed out, which every worker
+then reads; otherwise once per worker, kept for all its submissions. Results go to the gradebook (OUT/gradebook.sqlite) as each submission
 finishes, so an interrupted batch loses nothing it finished, and running it again grades only
 what is missing: a submission whose content hash already has a complete grading at the
 assignment's current version is skipped. Changing a case, the reference or the engine's staff
@@ -69,15 +70,6 @@ def select(entries: list[Entry], students: set[str] | None) -> list[Entry]:
     return chosen
 
 
-def _warm(assignment) -> None:
-    """Staff values into the disk cache, where there is one (as root): the workers read them."""
-    from grader.oracle import cache_root
-    from grader.warm import warm
-
-    if cache_root() is not None and assignment.reference_available():
-        warm(assignment)
-
-
 def grade_all(assignment_name: str, source: str | Path, out: str | Path, jobs: int | None = None,
               only: list[str] | None = None, students: set[str] | None = None, mode: str = "staff",
               data_dir: str | None = None, progress=None, pool=None) -> BatchResult:
@@ -91,25 +83,19 @@ def grade_all(assignment_name: str, source: str | Path, out: str | Path, jobs: i
     if pool is None:
         pool = LocalPool(assignment_name, jobs or os.cpu_count() or 1, mode=mode,
                          data_dir=str(Path(data_dir).resolve()) if data_dir else None)
-    pool.prestart(len(entries))        # workers start while this process loads the assignment
+    pool.prestart(len(entries))        # workers start while this process reads the submissions
     try:
-        return _grade(assignment_name, entries, out, only, mode, data_dir, progress, pool, start)
+        return _grade(assignment_name, entries, out, only, mode, progress, pool, start)
     finally:
         pool.close()
 
 
-def _grade(assignment_name, entries, out, only, mode, data_dir, progress, pool, start) -> BatchResult:
-    from grader import assignment as assignments
-    from grader.oracle import assignment_version
-
-    assignment = assignments.load(assignment_name)
-    if data_dir:
-        assignment.data_dir = Path(data_dir).resolve()
-    unknown = [name for name in only or [] if name not in {c.name for c in assignment.cases}]
+def _grade(assignment_name, entries, out, only, mode, progress, pool, start) -> BatchResult:
+    info = pool.describe()             # version, cases, time limit; the cache warmed
+    unknown = [name for name in only or [] if name not in info["cases"]]
     if unknown:
         raise SourceError(f"--only: {assignment_name} has no case {', '.join(map(repr, unknown))}")
-    pool.set_limit(assignment.total_timeout)
-    version = assignment_version(assignment)
+    version = info["version"]
     engine = engine_version()
     result = BatchResult(total=len(entries))
     with Gradebook(out / GRADEBOOK) as book:
@@ -124,8 +110,6 @@ def _grade(assignment_name, entries, out, only, mode, data_dir, progress, pool, 
             todo.append((entry, submission_id))
         if progress:
             progress("start", None, len(todo))
-        if todo:
-            _warm(assignment)
         tasks = [Task(i, str(entry.path.resolve()), str(results_folder(out, entry.key) / "results.json"), only)
                  for i, (entry, _) in enumerate(todo)]
 

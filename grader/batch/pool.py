@@ -43,11 +43,12 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
 
-def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None) -> _Worker:
-    """A fresh batch worker process (its own session, so that stopping it stops its sandbox)."""
+def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None, warm: bool = False) -> _Worker:
+    """A fresh batch worker process (its own session, so that stopping it stops its sandbox);
+    with `warm`, it fills the staff-value disk cache before it says it is ready."""
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-m", "grader.batch.worker", assignment, "--reply-fd", str(write_fd),
-               "--mode", mode] + (["--data-dir", data_dir] if data_dir else [])
+               "--mode", mode] + (["--data-dir", data_dir] if data_dir else []) + (["--warm"] if warm else [])
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                pass_fds=(write_fd,), text=True, start_new_session=True)
     os.close(write_fd)
@@ -87,14 +88,32 @@ class LocalPool:
         self.started_workers = 0
         self._ready: list[_Worker] = []
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, warm: bool = False) -> _Worker:
         self.started_workers += 1
-        return start_worker(self.assignment, self.mode, self.data_dir)
+        return start_worker(self.assignment, self.mode, self.data_dir, warm)
 
     def prestart(self, count: int) -> None:
-        """Start up to `count` workers now, before the tasks are known: their start-up (torch's
-        import, the sandbox, the assignment) overlaps the caller's own."""
-        self._ready = [self._spawn() for _ in range(min(self.jobs, count))]
+        """Start up to `count` workers now, before the tasks are known, the first of them told to
+        warm the staff-value cache: their start-up (torch's import, the sandbox, the assignment)
+        is all the start-up a batch pays."""
+        self._ready = [self._spawn(warm=i == 0) for i in range(min(self.jobs, count))]
+
+    def describe(self) -> dict:
+        """The assignment's version, case names and time limit (grader/batch/describe.py), as the
+        first worker started ahead reports them once it has loaded the assignment and warmed the
+        cache. Raises AssignmentError with the worker's message if it could not."""
+        from grader.errors import AssignmentError
+
+        if not self._ready:
+            self._ready = [self._spawn(warm=True)]
+        first = self._ready[0]
+        line = first.replies.readline()
+        reply = json.loads(line) if line.strip() else {"error": "the first grading worker ended while starting "
+                                                                 f"(exit status {first.process.wait()})"}
+        if "error" in reply:
+            raise AssignmentError(reply["error"])
+        self.set_limit(reply["total_timeout"])
+        return reply
 
     def set_limit(self, total_timeout: float) -> None:
         """The assignment's total time limit: a submission is given up on after it plus a margin."""

@@ -90,6 +90,15 @@ class RayPool:
     def close(self) -> None:
         """Nothing started ahead to stop."""
 
+    def describe(self) -> dict:
+        """The assignment's version, case names and time limit, worked out here (the workers are
+        on the cluster's nodes); the local disk cache is warmed on the way, as root."""
+        from grader.batch.describe import describe_here
+
+        info = describe_here(self.assignment)
+        self.set_limit(info["total_timeout"])
+        return info
+
     def set_limit(self, total_timeout: float) -> None:
         """The assignment's total time limit: a submission is given up on after it plus a margin."""
         self.hard_limit_s = total_timeout + HARD_LIMIT_MARGIN_S

@@ -1,13 +1,15 @@
 """A batch worker: grades submission after submission, exactly as `dlgrade grade` does.
 
-    python -m grader.batch.worker ASSIGNMENT --reply-fd FD [--mode staff] [--data-dir DIR]
+    python -m grader.batch.worker ASSIGNMENT --reply-fd FD [--mode staff] [--data-dir DIR] [--warm]
 
 It is a fresh interpreter (started by the pool, never forked from a process that holds staff
 values), so the same trust boundary holds as for `dlgrade grade`: torch is imported, the sandbox's
 fork server starts, and only then is the assignment (reference, cases, staff values) loaded.
-Tasks arrive as JSON lines on stdin, one per submission; each reply is one JSON line on the
-reply descriptor (stdout stays free for anything a library prints). Staff values come from the
-oracle's disk cache when there is one (the coordinator warmed it), else are computed once per
+Its first line on the reply descriptor says it is ready, with the assignment's version, case
+names and time limit (grader/batch/describe.py), or the error that stopped it loading. Tasks then
+arrive as JSON lines on stdin, one per submission; each reply is one JSON line on the reply
+descriptor (stdout stays free for anything a library prints). Staff values come from the
+oracle's disk cache when there is one (the first worker warmed it), else are computed once per
 worker and kept for its later submissions.
 """
 from __future__ import annotations
@@ -72,15 +74,23 @@ def grade_one(assignment, sandbox, task: dict, mode: str) -> dict:
             "peak_rss_mb": report.student_peak_mb, "staff_values_computed": report.staff_values_computed}
 
 
-def serve(assignment_name: str, reply_fd: int, mode: str, data_dir: str | None) -> int:
+def serve(assignment_name: str, reply_fd: int, mode: str, data_dir: str | None, warm: bool = False) -> int:
     from grader import assignment as assignments
+    from grader.batch.describe import describe
+    from grader.errors import AssignmentError
 
     with Sandbox.start() as sandbox:           # before anything secret is loaded
-        assignment = assignments.load(assignment_name)
-        if data_dir:
-            assignment.data_dir = Path(data_dir).resolve()
         with os.fdopen(reply_fd, "w", buffering=1) as replies:
-            replies.write(json.dumps({"ready": os.getpid()}) + "\n")
+            try:
+                assignment = assignments.load(assignment_name)
+                if data_dir:
+                    assignment.data_dir = Path(data_dir).resolve()
+                # the coordinator learns the assignment from here (it imports no torch of its own)
+                ready = {"ready": os.getpid(), **describe(assignment, warm)}
+            except AssignmentError as exc:
+                replies.write(json.dumps({"ready": os.getpid(), "error": str(exc)}) + "\n")
+                return 1
+            replies.write(json.dumps(ready) + "\n")
             for line in sys.stdin:
                 if not line.strip():
                     continue
@@ -98,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reply-fd", type=int, required=True)
     parser.add_argument("--mode", choices=["staff", "student"], default="staff")
     parser.add_argument("--data-dir")
+    parser.add_argument("--warm", action="store_true", help="fill the staff-value disk cache (as root) first")
     args = parser.parse_args(argv)
     # the pool stops a worker with SIGTERM: clean up run directories and sandbox uids like Ctrl-C
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return serve(args.assignment, args.reply_fd, args.mode, args.data_dir)
+        return serve(args.assignment, args.reply_fd, args.mode, args.data_dir, args.warm)
     except KeyboardInterrupt:
         return 130
 

@@ -39,6 +39,22 @@ def test_hostile_answers_cost_only_their_questions(tmp_path, schema):
     assert all(t["status"] == "passed" for t in graded.code_cases()), graded.describe()
 
 
+def test_one_hostile_answer_among_right_ones_costs_only_its_question(tmp_path, schema):
+    # the answers are judged together in one helper: a hostile one must not drag the others down
+    folder = make_submission(tmp_path / "one", reference_source())
+    answers = (folder / "answers.toml").read_text().splitlines()
+    key = "softmax_gaussian"
+    answers = [f"{key} = {json.dumps(HOSTILE_ANSWERS[key])}" if line.split("=")[0].strip() == key else line
+               for line in answers]
+    (folder / "answers.toml").write_text("\n".join(answers) + "\n")
+    graded = run_grader(folder, tmp_path / "r.json")
+    check_honest(graded, schema)
+    answer_tests = {t["name"]: t for t in graded.tests if t["name"].startswith("answers.toml: ")}
+    assert answer_tests[f"answers.toml: {key}"]["score"] == 0, graded.describe()
+    others = [t for name, t in answer_tests.items() if name != f"answers.toml: {key}"]
+    assert len(others) >= 5 and all(t["score"] == t["max_score"] > 0 for t in others), graded.describe()
+
+
 def _notebook(cells: list[str]) -> str:
     return json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [],
                                   "execution_count": None} for c in cells],
