@@ -7,7 +7,7 @@ ASSIGNMENT ?= linear_attention
 SUBMISSION ?= examples/linear_attention_submission
 RESULTS ?= results.json
 
-.PHONY: install grade verify record package list test browser bench bench-batch clean train-minbert train-facenet train-mae
+.PHONY: install grade verify record package list test browser bench bench-batch clean train-minbert train-facenet train-mae train-summarization
 
 install: $(STAMP)
 
@@ -78,3 +78,7 @@ train-facenet: $(STAMP)
 # fine-tuning on the 8x8 digits upsampled to 32x32 (cpu setting, about 2-3 minutes on 2 cores).
 train-mae: $(STAMP)
 	$(BIN)/python -m reference.mae.train --out runs/mae/train.json
+
+# Staff training check of the summarization Transformer: synthetic summarise task, cached/uncached greedy decoding.
+train-summarization: $(STAMP)
+	$(BIN)/python -m reference.seq2seq.train --out runs/summarization/train.json

@@ -104,3 +104,18 @@ def run_deterministic(fn):
     """`fn()` with the dropout stand-in (harmless in eval mode, where dropout does nothing)."""
     with deterministic_dropout():
         return fn()
+
+
+# ---- setup that a recording does not count ------------------------------------------------------
+
+@contextlib.contextmanager
+def unrecorded():
+    """Setup that is not the work a complexity case measures (building the student's module and
+    loading the grader's weights: nn.Linear's random initialisation could not even be replayed),
+    run with no dispatch mode active, so that a recording (measure "record") does not see it.
+    What it creates enters the trace as constants, which the replay counts and which may not
+    grow with N (grader/complexity.py), so the work measured cannot hide in here."""
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        yield

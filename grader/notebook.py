@@ -215,6 +215,15 @@ def _compile(source: str) -> ast.Module:
         return compile(source, "<cell>", "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
 
 
+_DEFINITION = re.compile(r"^(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+def _names_defined(text: str) -> list[str]:
+    """The top-level functions and classes a cell that does not compile would have defined
+    (found by their `def` / `class` lines, which need no parse), for the student's note."""
+    return list(dict.fromkeys(_DEFINITION.findall(text)))[:8]
+
+
 def _parse_cell(text: str, number: int) -> tuple[list[str], ast.Module, set[int]]:
     """(lines, tree, placeholder line numbers) of a cell, rewritten only if it fails as written."""
     try:
@@ -226,7 +235,12 @@ def _parse_cell(text: str, number: int) -> tuple[list[str], ast.Module, set[int]
     except SyntaxError as exc:
         message = str(exc.msg or "invalid syntax")[:200]  # a too-long integer has a paragraph of advice
         where = f"line {exc.lineno}: {message}" if exc.lineno else message
-        raise _CellSkipped(f"code cell {number} has a syntax error ({where}); it was skipped") from None
+        lost = _names_defined(text)
+        unfilled = " (a TODO left empty? a function needs at least `pass` in its body)" \
+            if "expected an indented block" in message else ""
+        raise _CellSkipped(f"code cell {number} has a syntax error ({where}){unfilled}; it was skipped"
+                           + (f", so {', '.join(lost)} {'is' if len(lost) == 1 else 'are'} not defined" if lost else "")
+                           ) from None
     except (RecursionError, MemoryError):
         raise _CellSkipped(f"code cell {number} is nested too deeply for Python to parse "
                            "(split the expression up); it was skipped") from None

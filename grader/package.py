@@ -94,6 +94,12 @@ def package(assignment: Assignment, out_dir: Path | None = None, data_dir: Path 
                   skip=("data",) if packs_other_data else ())
         if packs_other_data:
             _add_tree(archive, data_dir, f"assignments/{assignment.name}/data")
+        # a support file shared with a sibling assignment (a stand-in package) goes where the
+        # manifest's relative path finds it
+        for source in sorted(set(assignment.support_files.values())):
+            resolved = source.resolve()
+            if not resolved.is_relative_to(assignment.path.resolve()):
+                archive.write(resolved, resolved.relative_to(ROOT.resolve()).as_posix())
     result = Packaged(target)
     result.warnings = _data_warnings(assignment, data_dir)
     return result

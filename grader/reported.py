@@ -317,11 +317,18 @@ class LoggedValue(Case):
     """One logged quantity of a course's JSON log: `{key}.shape` must equal the expected shape
     and `{key}.value` (a slice of the flattened output) the expected values, as the course's
     torch.allclose(rtol) checks them. Expected entries come from `expected`, a function of the
-    assignment (staff code) that replays the notebook's seeded procedure with the reference."""
+    assignment (staff code) that replays the notebook's seeded procedure with the reference.
+
+    With `call` (a harness call that replays the same procedure with the student's code, in the
+    sandbox, returning {entry: value}) and the student's code in the submission, a log is also
+    checked against what that code writes: an entry the submitted code does not reproduce earns
+    nothing, whatever its value. A log uploaded without code is graded as the course grades it,
+    marked self-reported."""
     key: str = ""
     file: str = "submission_logs.json"
     aliases: tuple = ()              # other names students upload the file as
     expected: Callable = None        # (assignment) -> {entry: value}
+    call: Call | None = None         # the notebook's procedure with the student's code -> {entry: value}
     rtol: float = 1e-3
     atol: float = 1e-8
 
@@ -378,8 +385,46 @@ class LoggedValue(Case):
             return self.failed(f"{self.key}.value has NaN or infinite numbers", notes=notes)
         close = torch.isclose(got, want, rtol=self.rtol, atol=self.atol)
         if bool(close.all()):
-            return Verdict(self.points, self.points, f"{self.key}: shape and values match (rtol {self.rtol:g})",
-                           notes=notes)
+            return self._reproduced(ctx, got, notes)
         worst = int(torch.argmax((got - want).abs()))
         return self.failed(f"{self.key}.value: {int((~close).sum())} of {want.numel()} numbers differ beyond rtol "
                            f"{self.rtol:g}; the largest difference is at position {worst}", notes=notes)
+
+    def _reproduced(self, ctx, got: torch.Tensor, notes: tuple) -> Verdict:
+        """A right entry: full marks if the submitted code writes it too (or no code came with
+        the log, as in the course's own grading), nothing if that code writes something else."""
+        matched = f"{self.key}: shape and values match (rtol {self.rtol:g})"
+        own = self._own_log(ctx)
+        if own is None:
+            return Verdict(self.points, self.points, matched, notes=notes)
+        notes = tuple(n for n in notes if not n.startswith(SELF_REPORTED))
+        if "error" in own:
+            return self.failed(ctx.tell_once("log-replay", "the log could not be checked against your code: running "
+                                             "the notebook's logging test cells with it failed: " + own["error"],
+                                             self, "the log could not be checked against your code"), notes=notes)
+        mine = own["log"].get(f"{self.key}.value")
+        mine = torch.tensor(mine, dtype=torch.float64).flatten() if _plain_list(mine) is not None else None
+        if mine is not None and mine.shape == got.shape and bool(torch.isclose(got, mine, rtol=self.rtol,
+                                                                                atol=self.atol).all()):
+            return Verdict(self.points, self.points, f"{matched}; your submitted code writes the same entry when "
+                           "the grader runs the notebook's test cells with it", notes=notes)
+        writes = "nothing for it" if mine is None else f"{[round(v, 6) for v in mine.tolist()]}"
+        return self.failed(f"{self.key}: the log's values are right, but your submitted code writes {writes} when "
+                           "the grader runs the notebook's test cells with it: the log must come from the code you "
+                           "submit (run the test cells again and upload the new log)", notes=notes)
+
+    def _own_log(self, ctx) -> dict | None:
+        """What the submitted code logs, computed once per run in the sandbox: {"log": entries} or
+        {"error": why not}; None without a `call` or without code in the submission."""
+        if self.call is None or f"{ctx.default_module}.py" not in ctx.submission.files:
+            return None
+
+        def replay() -> dict:
+            try:
+                value, _ = ctx.student(self, self.call, {})
+            except StudentError as exc:
+                lines = str(exc).splitlines()      # what raised is on the last line of a traceback
+                return {"error": "\n".join(lines if len(lines) <= 4 else lines[:1] + ["  ..."] + lines[-3:])[:800]}
+            return {"log": value} if isinstance(value, dict) else {"error": "it returned no log"}
+        return ctx.once(("own log", self.call.target), replay)
+

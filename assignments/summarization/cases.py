@@ -1,7 +1,7 @@
 """Graded cases of the CS182 summarization homework, part I: the student's code on seeded inputs
 with weights the grader draws, against the reference (float64, tight tolerances; float32 where a
 dtype slip would show); and the course's submission_logs.json, one case per logged quantity,
-against the notebook's seeded procedure replayed with the reference (reference/seq2seq/logs.py).
+against the notebook's seeded procedure replayed with the reference (notebook_logs.py).
 
 Padding is on the right, as the course's data is. Masks are uint8, as the course builds them
 (`.byte()`). Every padding case keeps at least one real key for every real query; one case has
@@ -116,13 +116,20 @@ class Weights:
 
 def part1_log(assignment) -> dict:
     """The entries part I's notebook logs, replayed with the reference (staff side only)."""
-    from reference.seq2seq.logs import part1_log_entries
-    return part1_log_entries()
+    from reference.seq2seq import transformer
+
+    from .notebook_logs import part1_log_entries
+    return part1_log_entries(transformer)
+
+
+OWN_LOG = HarnessCall("notebook_log", (), {"part": 1}, module="summarization_harness", needs=("summarization",),
+                      shows="the notebook's logging test cells, run with your code")
 
 
 def logged(key: str) -> LoggedValue:
     return LoggedValue(f"submission_logs.json: {key}", 1, key=key, aliases=("submission_log.json",),
-                       expected=part1_log, handout="upload submission_logs.json, which the notebook's test cells write")
+                       expected=part1_log, call=OWN_LOG,
+                       handout="upload submission_logs.json, which the notebook's test cells write")
 
 
 # ---- calls --------------------------------------------------------------------------------------

@@ -57,3 +57,12 @@ def model_loss(modules, input_ids, labels, weights, n_words, max_len, n_layers, 
                   train=False, dtype=torch.float64, what="Transformer")
     output = model(input_ids, None, labels)
     return output.loss, _real(output.logits, labels == -100)
+
+
+def notebook_log(modules, part):
+    """The entries the course's notebook (part 1 or 2) writes to submission_logs.json, its logging
+    test cells replayed with this code playing the student's (notebook_logs.py)."""
+    import notebook_logs
+
+    code = modules[MODULE]
+    return notebook_logs.part1_log_entries(code) if part == 1 else notebook_logs.part2_log_entries(code)

@@ -27,6 +27,7 @@ import torch
 import torch.fx.experimental.symbolic_shapes  # noqa: F401
 
 import grader.harness  # noqa: F401  (preloaded: an assignment's harness imports it in the sandbox)
+import grader.standins  # noqa: F401  (preloaded: an assignment's stand-in package imports it)
 from grader.sandbox import isolation, measures, wire
 from grader.seeding import seed_everything
 

@@ -148,9 +148,11 @@ def test_a_broken_cell_is_reported_with_its_number_and_line_after_rewriting():
     source, notes = extract_definitions(notebook(
         OK_CELL, "%%bash\necho\n", "!ls\n%matplotlib inline\ndef broken(:\n    pass\n", "total += !ls\ndef lost(): pass\n"))
     assert run(source)["ok"]() == 1 and "broken" not in source and "lost" not in source
-    assert notes[1].startswith("code cell 3 has a syntax error (line 3: ") and notes[1].endswith("; it was skipped")
+    assert notes[1].startswith("code cell 3 has a syntax error (line 3: ")
+    # the note names what the student will find missing
+    assert notes[1].endswith("; it was skipped, so broken is not defined")
     # `+=` is not an IPython assignment: the cell really is broken
-    assert notes[2].startswith("code cell 4 has a syntax error (line 1: ")
+    assert notes[2].startswith("code cell 4 has a syntax error (line 1: ") and notes[2].endswith("so lost is not defined")
     assert len(notes) == 3
 
 

@@ -357,3 +357,18 @@ def read_terminal(fd: int, proc, timeout: float) -> str:
         elif proc.poll() is not None:
             break
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+def summarization_log(part: int) -> dict:
+    """What the course's notebook (part 1 or 2) writes as submission_logs.json when the reference
+    plays the student's code: its logging cells replayed (assignments/summarization/notebook_logs.py)."""
+    import importlib.util
+
+    from reference.seq2seq import transformer
+
+    path = ROOT / "assignments" / "summarization" / "notebook_logs.py"
+    spec = importlib.util.spec_from_file_location("summarization_notebook_logs", path)
+    logs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(logs)
+    entries = logs.part1_log_entries(transformer) if part == 1 else logs.part2_log_entries(transformer)
+    return {"time": 1700000000.0, **entries}

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from gradingkit import ROOT, check_honest, run_grader
+from gradingkit import ROOT, check_honest, run_grader, summarization_log
 
 REFERENCE = ROOT / "reference" / "seq2seq" / "transformer.py"
 
@@ -27,13 +27,36 @@ def lost(graded) -> dict[str, str]:
             if t["score"] < t["max_score"] and not t["name"].startswith("submission_logs.json: ")}
 
 
+# the course notebooks' import cell: the Hugging Face names come from the sandbox's stand-ins
+COURSE_IMPORTS = """import os
+import base64
+import functools
+import gzip
+import json
+import time
+
+import numpy as np
+import evaluate
+
+import einops
+import torch
+from datasets import load_dataset
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+from transformers.modeling_outputs import Seq2SeqLMOutput
+
+TO_SAVE = {"time": time.time()}
+"""
+
+
 def course_notebook(source: str) -> str:
     """The course's cells around the definitions: pip, HF imports, datasets, training."""
     def code(text):
         return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
                 "source": text.splitlines(keepends=True)}
     cells = [code("!python -m pip install datasets==2.11.0 transformers==4.16.2\n%load_ext autoreload\n"),
-             code("import time\nimport torch\nfrom torch import nn\nTO_SAVE = {'time': time.time()}\n"),
+             code(COURSE_IMPORTS),
              code(source),
              code("xsum = load_dataset('xsum')\ntrainer.train()\n"),
              code("with open('submission_logs.json', 'w') as f:\n    json.dump(TO_SAVE, f)\n")]
@@ -91,8 +114,7 @@ LOGGED = ["scaled_dot_product_attention.3", "scaled_dot_product_attention.6", "m
 
 
 def reference_log() -> dict:
-    from reference.seq2seq.logs import part1_log_entries
-    return {"time": 1700000000.0, **part1_log_entries()}
+    return summarization_log(part=1)
 
 
 def with_log(tmp_path: Path, log: str | bytes, name: str = "submission_logs.json", code: bool = True) -> Path:
@@ -110,17 +132,58 @@ def log_cases(graded) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("name", ["submission_logs.json", "submission_log.json"])
-def test_the_notebooks_log_is_graded_as_the_course_grades_it_and_marked_self_reported(tmp_path, schema, name):
+def test_a_log_alone_is_graded_as_the_course_grades_it_and_marked_self_reported(tmp_path, schema, name):
     log = reference_log()
     log["transformer_layer.4.1.value"] = [v * 1.01 for v in log["transformer_layer.4.1.value"]]
-    graded = run_grader(with_log(tmp_path, json.dumps(log), name), tmp_path / "r.json", assignment="summarization")
+    graded = run_grader(with_log(tmp_path, json.dumps(log), name, code=False), tmp_path / "r.json",
+                        assignment="summarization")
     check_honest(graded, schema)
     cases = log_cases(graded)
     assert set(cases) == set(LOGGED)
     assert [k for k, t in cases.items() if t["score"] < t["max_score"]] == ["transformer_layer.4.1"]
     assert "differ beyond rtol 0.001" in cases["transformer_layer.4.1"]["output"]
     assert all("self-reported" in t["output"] for t in cases.values())
+
+
+def test_with_the_code_a_log_value_off_by_one_percent_loses_exactly_its_case(tmp_path, schema):
+    log = reference_log()
+    log["transformer_layer.4.1.value"] = [v * 1.01 for v in log["transformer_layer.4.1.value"]]
+    graded = run_grader(with_log(tmp_path, json.dumps(log)), tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    cases = log_cases(graded)
+    assert [k for k, t in cases.items() if t["score"] < t["max_score"]] == ["transformer_layer.4.1"]
+    # the right entries are the ones the submitted code writes, so they are no longer only self-reported
+    assert all("your submitted code writes the same entry" in t["output"]
+               for k, t in cases.items() if k != "transformer_layer.4.1")
     assert not [t for n, t in graded.by_name.items() if not n.startswith("submission_logs") and t["score"] < t["max_score"]]
+
+
+def test_a_right_log_that_the_submitted_code_does_not_write_earns_nothing_for_those_entries(tmp_path, schema):
+    # a log copied from a working notebook, uploaded with code whose attention has no 1/sqrt(d)
+    folder = with_log(tmp_path, json.dumps(reference_log()))
+    source = REFERENCE.read_text()
+    assert "scores = q @ k.transpose(-2, -1) / math.sqrt(d)" in source
+    (folder / "summarization.py").write_text(source.replace("scores = q @ k.transpose(-2, -1) / math.sqrt(d)",
+                                                            "scores = q @ k.transpose(-2, -1)"))
+    graded = run_grader(folder, tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    cases = log_cases(graded)
+    # every logged quantity runs through the attention: none is what this code writes
+    assert all(t["score"] == 0 for t in cases.values()), graded.describe()
+    assert all("your submitted code writes [" in t["output"] and "must come from the code you submit" in t["output"]
+               for t in cases.values())
+
+
+def test_a_log_with_code_that_cannot_run_the_notebooks_cells_earns_nothing_and_says_why(tmp_path, schema):
+    folder = with_log(tmp_path, json.dumps(reference_log()))
+    source = REFERENCE.read_text().replace("class TransformerLayer(nn.Module):", "class TransformerLayerRenamed(nn.Module):")
+    (folder / "summarization.py").write_text(source)
+    graded = run_grader(folder, tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    cases = log_cases(graded)
+    assert all(t["score"] == 0 for t in cases.values())
+    first = cases["scaled_dot_product_attention.3"]["output"]
+    assert "could not be checked against your code" in first and "TransformerLayer" in first, first
 
 
 def hostile_logs() -> dict[str, tuple[bytes, str]]:
@@ -153,3 +216,27 @@ def test_a_malformed_log_gets_a_message_and_a_complete_results_json(tmp_path, sc
     outputs = "\n".join(t["output"] for t in log_cases(graded).values())
     assert said in outputs, outputs[:3000]
     assert len(log_cases(graded)) == len(LOGGED)
+
+
+def test_a_notebook_with_one_unfilled_todo_fails_only_the_cases_of_that_cell(tmp_path, schema):
+    # the course's cells, each in its own code cell; make_positions left as the handout gives it:
+    # a body of comments only, so its cell does not even compile
+    source = REFERENCE.read_text()
+    head, rest = source.split("class Transformer(nn.Module):", 1)
+    model, tail = rest.split("@dataclass\nclass TransformerConfig", 1)
+    body = ('        """[B, L] -> [B, L] positions 0..L-1 in every row, same dtype as input_ids."""\n'
+            "        B, L = input_ids.shape\n"
+            "        return torch.arange(L, dtype=input_ids.dtype, device=input_ids.device).expand(B, L)\n")
+    assert body in model
+    model = model.replace(body, "        " + "#" * 72 + "\n        # TODO: implement this method\n        "
+                          + "#" * 72 + "\n")
+    cells = [COURSE_IMPORTS, head, "class Transformer(nn.Module):" + model, "@dataclass\nclass TransformerConfig" + tail]
+    notebook = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c} for c in cells]})
+    path = tmp_path / "q_summarize_part_1.ipynb"
+    path.write_text(notebook)
+    graded = run_grader(path, tmp_path / "r.json", assignment="summarization")
+    check_honest(graded, schema)
+    failed = lost(graded)
+    assert set(failed) == {"Transformer.make_positions", "Transformer: loss and logits"}, failed
+    assert "code cell 3" in graded.results.get("output", ""), graded.results.get("output", "")

@@ -1,4 +1,4 @@
 """Placeholder for torchvision.models in the grading sandbox (see torchvision/__init__.py)."""
-from ._placeholder import module_getattr
+from grader.standins import module_getattr
 
 __getattr__ = module_getattr(__name__)

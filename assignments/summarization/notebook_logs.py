@@ -1,16 +1,21 @@
-"""Replay of the summarization notebooks' logging test cells with the reference.
+"""Replay of the summarization notebooks' logging test cells, with any code playing the student's.
 
 Each notebook fills a dict TO_SAVE and writes it to `submission_logs.json`: a `time` entry and,
 for seeded inputs, `{name}.shape` (list of ints) and `{name}.value` (5 floats, a slice of the
-flattened output). `part1_log_entries()` and `part2_log_entries()` rerun those cells with the
-reference playing the student's code and return every entry except `time`, as the notebook
-would write them (float32, CPU, torch's default dtype).
+flattened output). `part1_log_entries(code)` and `part2_log_entries(code)` rerun those cells
+with `code` (a module with the notebook's `scaled_dot_product_attention`, `MultiheadAttention`,
+`TransformerLayer` and `TransformerStack`) playing the student's and return every entry except
+`time`, as the notebook would write them (float32, CPU, torch's default dtype).
+
+Both sides of grading run it: the staff side with the reference (reference/seq2seq/
+transformer.py), for the entries a log must hold; the sandbox with the submitted code (it is a
+support file of the assignment), to check that a submitted log is what that code writes.
 
 The cells draw their weights and inputs from torch's global generator: `torch.manual_seed(s)`,
 then module construction, then `nn.init.normal_` or `torch.randn`. Every draw is replayed here
 in the cells' order, with the cells' own torch modules (`nn.MultiheadAttention`,
 `nn.TransformerEncoderLayer`, `nn.TransformerDecoderLayer`) where they use them, and the
-reference's classes, constructed in the notebook's order, where the student's run. The
+code's classes, constructed in the notebook's order, where the student's run. The
 caller's generator state is left as it was.
 
 Entries (index ".0" is torch's module, ".1" the student's, unless said otherwise):
@@ -24,7 +29,7 @@ Part I (q_summarize_part_1.ipynb)
   multihead_attention.2.{0,1}      weights: seed 350, nn.MultiheadAttention(128, 4,
                                    batch_first=True), then normal_(std 0.05) on in_proj_weight,
                                    in_proj_bias, out_proj.weight, out_proj.bias, copied into
-                                   the reference (q/k/v = rows 0:128, 128:256, 256:384).
+                                   the code's class (q/k/v = rows 0:128, 128:256, 256:384).
                                    Seed 500: q randn(2,5,128), k, v randn(2,3,128); no mask.
                                    Shape [2,5,128], value flat[126:131].
   multihead_attention.4.{0,1}      seed 700: q, k, v randn(2,5,128); key padding
@@ -51,7 +56,7 @@ Part II (q_summarization_part2.ipynb); the part I attention entries are not logg
                                    e randn(4,3,128), target padding
                                    [[0,0,0,0,1],[0,0,0,0,0],[0,0,0,1,1],[0,0,1,1,1]], memory
                                    padding [[0,0,1],[0,1,1],[0,0,1],[0,0,0]]. .0: torch, full
-                                   causal pass; .1: reference fed one token at a time with
+                                   causal pass; .1: the code's layer fed one token at a time with
                                    past_kv = x[:, :i] and no target mask. Shape [4,5,128],
                                    value flat[380:385].
   transformer_layer.2.state_{1,2}  (a TransformerStack despite the name) seed 1400:
@@ -77,17 +82,10 @@ import warnings
 import torch
 import torch.nn as nn
 
-from reference.seq2seq.transformer import (
-    MultiheadAttention,
-    T5_EOS_ID,
-    T5_PAD_ID,
-    T5_VOCAB_SIZE,
-    TransformerConfig,
-    TransformerLayer,
-    TransformerStack,
-    scaled_dot_product_attention,
-)
+from types import SimpleNamespace
 
+# The t5-small tokenizer's numbers, which part II's cell reads from the tokenizer.
+T5_VOCAB_SIZE, T5_PAD_ID, T5_EOS_ID = 32100, 0, 1
 D_MODEL = 128
 N_HEADS = 4
 D_FFN = 512
@@ -110,7 +108,7 @@ def _init_normal(*tensors):
 
 
 def _copy_attention(ours, theirs):
-    """torch's packed nn.MultiheadAttention -> the reference's four projections."""
+    """torch's packed nn.MultiheadAttention -> the four projections of the course's class."""
     d = ours.q_proj.in_features
     w, b = theirs.in_proj_weight.data, theirs.in_proj_bias.data
     ours.q_proj.weight.data.copy_(w[:d]); ours.q_proj.bias.data.copy_(b[:d])
@@ -127,22 +125,22 @@ def _copy_feed_forward(ours, theirs):
     ours.fc2.bias.data.copy_(theirs.linear2.bias.data)
 
 
-def _attention_entries(entries):
+def _attention_entries(entries, code):
     torch.manual_seed(200)
     q, k, v = torch.randn(7, 5, 6), torch.randn(7, 3, 6), torch.randn(7, 3, 6)
-    out = scaled_dot_product_attention(q, k, v)
+    out = code.scaled_dot_product_attention(q, k, v)
     _log(entries, "scaled_dot_product_attention.3", out, out, 5)
 
     torch.manual_seed(220)
     q, k, v = torch.randn(3, 5, 4), torch.randn(3, 5, 4), torch.randn(3, 5, 4)
     key_padding_mask = torch.tensor([[0, 0, 0, 0, 1], [0, 0, 0, 0, 0], [0, 0, 0, 1, 1]]).byte()
-    out = scaled_dot_product_attention(q, k, v, key_padding_mask=key_padding_mask, causal=True)
+    out = code.scaled_dot_product_attention(q, k, v, key_padding_mask=key_padding_mask, causal=True)
     _log(entries, "scaled_dot_product_attention.6", out, out, 3)
 
     torch.manual_seed(350)
     mha0 = nn.MultiheadAttention(embed_dim=D_MODEL, num_heads=N_HEADS, batch_first=True)
     _init_normal(mha0.in_proj_weight, mha0.in_proj_bias, mha0.out_proj.weight, mha0.out_proj.bias)
-    mha1 = MultiheadAttention(D_MODEL, N_HEADS)
+    mha1 = code.MultiheadAttention(D_MODEL, N_HEADS)
     _copy_attention(mha1, mha0)
 
     torch.manual_seed(500)
@@ -160,15 +158,15 @@ def _attention_entries(entries):
     _log(entries, "multihead_attention.4.1", o1, o1, 126)
 
 
-def _layer_pairs():
-    """The encoder pair (seed 750) and decoder pair (seed 950): (torch layer, reference)."""
+def _layer_pairs(code):
+    """The encoder pair (seed 750) and decoder pair (seed 950): (torch layer, code's layer)."""
     torch.manual_seed(750)
     enc0 = nn.TransformerEncoderLayer(D_MODEL, N_HEADS, dim_feedforward=D_FFN, dropout=0.0,
                                       batch_first=True)
     a = enc0.self_attn
     _init_normal(a.in_proj_weight, a.in_proj_bias, a.out_proj.weight, a.out_proj.bias,
                  enc0.linear1.weight, enc0.linear1.bias, enc0.linear2.weight, enc0.linear2.bias)
-    enc1 = TransformerLayer(False, D_MODEL, N_HEADS, D_FFN, 0.0)
+    enc1 = code.TransformerLayer(False, D_MODEL, N_HEADS, D_FFN, 0.0)
     _copy_attention(enc1.self_attn, enc0.self_attn)
     _copy_feed_forward(enc1, enc0)
 
@@ -179,15 +177,15 @@ def _layer_pairs():
     _init_normal(a.in_proj_weight, a.in_proj_bias, a.out_proj.weight, a.out_proj.bias,
                  c.in_proj_weight, c.in_proj_bias, c.out_proj.weight, c.out_proj.bias,
                  dec0.linear1.weight, dec0.linear1.bias, dec0.linear2.weight, dec0.linear2.bias)
-    dec1 = TransformerLayer(True, D_MODEL, N_HEADS, D_FFN, 0.0)
+    dec1 = code.TransformerLayer(True, D_MODEL, N_HEADS, D_FFN, 0.0)
     _copy_attention(dec1.self_attn, dec0.self_attn)
     _copy_attention(dec1.cross_attn, dec0.multihead_attn)
     _copy_feed_forward(dec1, dec0)
     return enc0, enc1, dec0, dec1
 
 
-def _layer_entries(entries, part):
-    enc0, enc1, dec0, dec1 = _layer_pairs()
+def _layer_entries(entries, part, code):
+    enc0, enc1, dec0, dec1 = _layer_pairs(code)
 
     torch.manual_seed(900)
     x = torch.randn(3, 4, 128)
@@ -227,10 +225,12 @@ def _layer_entries(entries, part):
     _log(entries, "transformer_layer.6.1", y1, y1, 380)
 
 
-def notebook_stack():
+def notebook_stack(code):
     """Part II's `test_transformer_stack_with_cache` set-up: seed 1400, t5-small sizes, the
-    decoder stack built in the notebook's order. -> (config, stack)"""
-    config = TransformerConfig(
+    decoder stack built in the notebook's order. -> (config, stack). The notebook's config is an
+    HF `PretrainedConfig` built from these keyword arguments; a namespace of them stands in."""
+    config = SimpleNamespace(
+        is_encoder_decoder=True, use_cache=True, decoder_start_token_id=T5_EOS_ID,
         vocab_size=T5_VOCAB_SIZE, pad_token_id=T5_PAD_ID, eos_token_id=T5_EOS_ID,
         n_positions=1024, num_decoder_layers=2, d_model=128, d_ff=512, d_kv=32,
         dropout_rate=0.0)
@@ -240,11 +240,11 @@ def notebook_stack():
     emb_word.weight.data.uniform_(-0.05, 0.05)
     emb_pos.weight.data.uniform_(-0.05, 0.05)
     emb_ln = nn.LayerNorm(config.d_model)
-    return config, TransformerStack(config, emb_word, emb_pos, emb_ln, True)
+    return config, code.TransformerStack(config, emb_word, emb_pos, emb_ln, True)
 
 
-def _stack_entries(entries):
-    config, stack = notebook_stack()
+def _stack_entries(entries, code):
+    config, stack = notebook_stack(code)
 
     # The first batch is only asserted on in the notebook, but its draws move the generator.
     input_ids = torch.randint(10, 100, (5, 6))
@@ -280,17 +280,17 @@ def _replay(fill):
     return entries
 
 
-def part1_log_entries():
-    """Part I's `submission_logs.json` entries, `time` excepted."""
+def part1_log_entries(code):
+    """Part I's `submission_logs.json` entries, `time` excepted, with `code` as the student's."""
     def fill(entries):
-        _attention_entries(entries)
-        _layer_entries(entries, part=1)
+        _attention_entries(entries, code)
+        _layer_entries(entries, 1, code)
     return _replay(fill)
 
 
-def part2_log_entries():
-    """Part II's `submission_logs.json` entries, `time` excepted."""
+def part2_log_entries(code):
+    """Part II's `submission_logs.json` entries, `time` excepted, with `code` as the student's."""
     def fill(entries):
-        _layer_entries(entries, part=2)
-        _stack_entries(entries)
+        _layer_entries(entries, 2, code)
+        _stack_entries(entries, code)
     return _replay(fill)
