@@ -114,6 +114,9 @@ _EXTRA = {
     "repeat_interleave", "unsafe_split", "split_with_sizes", "unsafe_chunk", "elu", "_cdist_forward",
     "_euclidean_dist", "aminmax", "scatter",
 }
+# Type arithmetic some code dispatches (torch.promote_types(a, b)): dtypes in, a dtype out. It
+# does no work and touches no tensor, so the recorder runs it without recording it.
+_METADATA = {aten.promote_types.default}
 # Never replayed: file access, assertions and printing, storage or layout tricks.
 _DENIED = ("sparse", "nested", "quantize", "from_file", "_assert", "print", "set_", "record_stream",
            "_foreach", "mkldnn", "cudnn", "miopen", "mps", "_fused", "to_padded", "_efficientzerotensor",
@@ -241,6 +244,8 @@ class OperationRecorder(_EagerMode):
         return refs
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in _METADATA:          # no tensor in, none out: its result is a literal of later ops
+            return func(*args, **(kwargs or {}))
         index = self._name_index.get(func)
         if index is None:
             index = self._name_index[func] = len(self.names)

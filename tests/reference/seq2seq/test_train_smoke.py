@@ -170,6 +170,14 @@ def test_data_dir_and_tokenizer_dir_go_together(tmp_path, capsys):
     assert "go together" in capsys.readouterr().err
 
 
+def test_the_command_refuses_missing_files_and_bad_sizes_in_one_line(tmp_path):
+    data = write_fake_xsum(tmp_path / "xsum")
+    with pytest.raises(SystemExit, match="error: --tokenizer-dir .* is not a folder"):
+        train_module.main(["--data-dir", str(data), "--tokenizer-dir", str(tmp_path / "none"), "--quiet"])
+    with pytest.raises(SystemExit, match="error: d_model 60 must be a positive multiple of d_kv 16"):
+        train_module.main(["--d-model", "60", "--quiet"])
+
+
 def test_xsum_pairs_are_truncated_padded_and_end_with_eos(tmp_path):
     data, tok = write_fake_xsum(tmp_path / "xsum"), fake_tokenizer_dir(tmp_path / "tok")
     settings = train_module.Settings(data_dir=str(data), tokenizer_dir=str(tok), max_source_len=8,
@@ -188,6 +196,7 @@ def test_xsum_pairs_are_truncated_padded_and_end_with_eos(tmp_path):
     assert torch.equal(again.test[0], input_ids)
     batches = [loaded.next_batch(16) for _ in range(4)]                 # 64 > 30: three epochs touched
     assert all(len(ids) == 16 for ids, _ in batches)
+    assert len(loaded.next_batch(100)[0]) == 100                        # larger than the training split
 
 
 def test_a_few_steps_train_on_fake_xsum(tmp_path):
