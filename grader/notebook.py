@@ -2,7 +2,9 @@
 
 Top-level statements (training loops, plots, data downloads, asserts) are dropped so that
 importing the submission is fast and has no side effects. Constants (`D_MODEL = 64`,
-`scale = 1 / math.sqrt(64)`) stay, since definitions may use them. Imports of notebook-only
+`scale = 1 / math.sqrt(64)`, and tensors built by torch's constructors from such values, as
+CS182's `future_mask = torch.triu(torch.zeros([1024, 1024]).fill_(float("-inf")), 1)`) stay,
+since definitions may use them. Imports of notebook-only
 modules (Colab, IPython, plotting) are dropped, with a note, so they cannot fail the import.
 `from __future__` imports go first, where Python requires them.
 Parsing uses `ast` and `compile`, which never execute anything.
@@ -41,6 +43,13 @@ KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.C
 NOTEBOOK_ONLY = ("google.colab", "IPython", "ipywidgets", "matplotlib", "seaborn", "plotly", "tqdm.notebook")
 # calls a constant may make: pure functions of numbers
 CONSTANT_CALLS = {"math", "int", "float", "round", "min", "max", "abs", "pow"}
+BUILTIN_CALLS = CONSTANT_CALLS - {"math"}
+# torch.<name>(...) that build a tensor from numbers (never from data, never random), and the
+# tensor methods a constant may chain on one (`torch.zeros(n).fill_(x).triu(1)`)
+TORCH_CONSTRUCTORS = {"tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "eye", "triu", "tril",
+                      "zeros_like", "ones_like", "full_like"}
+TENSOR_METHODS = {"fill_", "triu", "tril", "triu_", "tril_", "float", "double", "bool", "long", "int", "to",
+                  "view", "reshape", "unsqueeze", "t", "masked_fill", "masked_fill_"}
 # cell magics that run their body as Python in the notebook's namespace
 PYTHON_CELL_MAGICS = {"capture", "time", "timeit", "prun", "debug"}
 # no student writes a cell this long; parsing one much longer takes seconds and gigabytes
@@ -82,14 +91,24 @@ def _is_constant(node) -> bool:
         return False
     for sub in ast.walk(value):
         if isinstance(sub, ast.Call):
-            root = sub.func
-            while isinstance(root, ast.Attribute):
-                root = root.value
-            if not (isinstance(root, ast.Name) and root.id in CONSTANT_CALLS):
+            if not _constant_call(sub):
                 return False
         elif isinstance(sub, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr, ast.Subscript)):
             return False
     return True
+
+
+def _constant_call(call: ast.Call) -> bool:
+    """A call a constant may make (its arguments, calls included, are checked on their own)."""
+    names, root = [], call.func
+    while isinstance(root, ast.Attribute):
+        names.append(root.attr)
+        root = root.value
+    if isinstance(root, ast.Name):
+        return root.id in CONSTANT_CALLS or (root.id == "torch" and names == [n for n in names if n in
+                                                                              TORCH_CONSTRUCTORS] and len(names) == 1)
+    # a method of a tensor the constant builds: torch.zeros(n).fill_(x)
+    return isinstance(root, ast.Call) and len(names) == 1 and names[0] in TENSOR_METHODS
 
 
 def _parses(source: str) -> ast.Module | None:
@@ -267,8 +286,26 @@ def _code_cells(notebook_bytes: bytes) -> list[dict]:
     return [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
 
 
+def _defines(node) -> set[str]:
+    """The names a kept statement binds ("*" for a star import, which may bind any)."""
+    if isinstance(node, ast.Import):
+        return {alias.asname or alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, ast.ImportFrom):
+        return {alias.asname or alias.name for alias in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
+def _reads(node) -> set[str]:
+    """The names a constant's value reads."""
+    return {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+
+
 def _extract(cells: list[dict]) -> tuple[str, list[str]]:
     future, pieces, notes = [], [], []
+    defined: set[str] | None = set()      # names the kept code binds so far (None: unknown, a star import)
     code_chars = 0
     for number, cell in enumerate(cells, 1):
         try:
@@ -286,7 +323,13 @@ def _extract(cells: list[dict]) -> tuple[str, list[str]]:
             if isinstance(node, (ast.Import, ast.ImportFrom)) and _notebook_only(node):
                 notes.append(f"code cell {number}: dropped the notebook-only import on line {node.lineno}")
                 continue
-            if isinstance(node, KEPT) or (_is_constant(node) and node.lineno not in placeholders):
+            constant = not isinstance(node, KEPT) and _is_constant(node) and node.lineno not in placeholders
+            if constant and not (defined is None or _reads(node) <= defined | BUILTIN_CALLS):
+                continue            # it reads a name the kept code never defines: importing it would fail
+            if isinstance(node, KEPT) or constant:
+                if defined is not None:
+                    names = _defines(node)
+                    defined = None if "*" in names else defined | names
                 start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
                 piece = "\n".join(lines[start - 1:node.end_lineno])
                 is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"

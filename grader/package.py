@@ -23,6 +23,15 @@ def _add_tree(archive: zipfile.ZipFile, folder: Path, arc_prefix: str, skip: tup
             archive.write(path, f"{arc_prefix}/{path.relative_to(folder).as_posix()}")
 
 
+def _add_shared_support(archive: zipfile.ZipFile, assignment: Assignment) -> None:
+    """Support files the manifest takes from a sibling assignment (summarization part II uses part
+    I's stand-ins and notebook replay), where the manifest's relative path finds them."""
+    for source in sorted(set(assignment.support_files.values())):
+        resolved = source.resolve()
+        if not resolved.is_relative_to(assignment.path.resolve()):
+            archive.write(resolved, resolved.relative_to(ROOT.resolve()).as_posix())
+
+
 class Packaged(type(Path())):
     """The autograder zip's path, with `warnings`: what staff should know before uploading it
     (e.g. that the labels packed are the public, hidden ones). Behaves as a plain Path."""
@@ -94,12 +103,7 @@ def package(assignment: Assignment, out_dir: Path | None = None, data_dir: Path 
                   skip=("data",) if packs_other_data else ())
         if packs_other_data:
             _add_tree(archive, data_dir, f"assignments/{assignment.name}/data")
-        # a support file shared with a sibling assignment (a stand-in package) goes where the
-        # manifest's relative path finds it
-        for source in sorted(set(assignment.support_files.values())):
-            resolved = source.resolve()
-            if not resolved.is_relative_to(assignment.path.resolve()):
-                archive.write(resolved, resolved.relative_to(ROOT.resolve()).as_posix())
+        _add_shared_support(archive, assignment)
     result = Packaged(target)
     result.warnings = _data_warnings(assignment, data_dir)
     return result
@@ -138,6 +142,7 @@ def student_bundle(assignment: Assignment, out_dir: Path | None = None) -> Path:
                     archive.writestr(f"{prefix}/{relative.as_posix()}", generated[relative.as_posix()])
                 else:
                     archive.write(path, f"{prefix}/{relative.as_posix()}")
+            _add_shared_support(archive, assignment)
             hints = "".join(f"{m.name} = {tomllib_string(m.hint)}\n" for m in assignment.mutants)
             archive.writestr(f"{prefix}/hints.toml", "# what a student sees when an output matches a known mistake\n" + hints)
         _check_bundle(assignment, target)

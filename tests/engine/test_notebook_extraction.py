@@ -45,6 +45,21 @@ def test_assignments_that_compute_are_not_constants():
     assert "N = 5" in source
 
 
+def test_tensor_constants_built_by_torch_constructors_are_kept():
+    # CS182's part II notebook builds its causal mask at the top level and its attention reads it
+    source, _ = extract_definitions(notebook(
+        "import torch\nfuture_mask = torch.triu(torch.zeros([8, 8]).fill_(float('-inf')), 1)\n"
+        "eye = torch.eye(3).bool()\nW = torch.randn(8, 8)\ntokenizer = AutoTokenizer.from_pretrained('t5-small')\n"
+        "weights = torch.load('model.bin')\nshifted = torch.zeros(4).to(data)\n"
+        "def causal(scores):\n    return scores + future_mask[:scores.size(-1), :scores.size(-1)]\n"))
+    assert "future_mask = torch.triu" in source and "eye = torch.eye(3).bool()" in source
+    for dropped in ("torch.randn", "from_pretrained", "torch.load", "to(data)"):
+        assert dropped not in source
+    import torch
+    namespace = run(source)
+    assert torch.equal(namespace["causal"](torch.zeros(2, 2)), torch.tensor([[0.0, float("-inf")], [0.0, 0.0]]))
+
+
 def test_syntax_error_cell_skipped_with_its_line():
     source, notes = extract_definitions(notebook("def ok():\n    return 1\n", "def broken(:\n    pass\n"))
     assert run(source)["ok"]() == 1
