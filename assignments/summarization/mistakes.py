@@ -66,6 +66,11 @@ MUTANTS = [
 VARIANTS = [
     Mutant("masked_fill_with_large_negative", "", FILE, PADDING,
            "        scores = scores.masked_fill(key_padding_mask.bool()[:, None, :], -1e30)\n"),
+    # the course's own notebook adds a float mask of -inf above the diagonal
+    Mutant("additive_causal_mask", "", FILE,
+           FUTURE + "        scores = scores.masked_fill(future, float(\"-inf\"))\n",
+           "        future = torch.full((Lq, Lk), float(\"-inf\"), dtype=scores.dtype, device=q.device).triu(1)\n"
+           "        scores = scores + future\n"),
     Mutant("einsum_scores", "", FILE, SCORES,
            "    scores = torch.einsum('nqd,nkd->nqk', q, k) / d ** 0.5\n"),
     Mutant("heads_with_einops", "", FILE, SPLIT,
