@@ -148,12 +148,14 @@ def attention_call(causal=False, masked=False):
                              + (", key_padding_mask" if masked else "") + (", causal=True" if causal else "") + ")")
 
 
-def layer_call(is_decoder):
+def layer_call(is_decoder, p_drop=0.0):
     args = ("x", "mask", "W") + (("memory", "memory_mask") if is_decoder else ())
     kind = "decoder" if is_decoder else "encoder"
-    return HarnessCall("layer", args, {"is_decoder": is_decoder, "d_model": D, "n_heads": HEADS, "d_ffn": FFN},
+    return HarnessCall("layer", args, {"is_decoder": is_decoder, "d_model": D, "n_heads": HEADS, "d_ffn": FFN,
+                                       "p_drop": p_drop},
                        module="summarization_harness", needs=("summarization",),
-                       shows=f"TransformerLayer({is_decoder}, {D}, {HEADS}, {FFN}, 0.0).forward ({kind})")
+                       shows=f"TransformerLayer({is_decoder}, {D}, {HEADS}, {FFN}, {p_drop}).forward ({kind}"
+                             + (", eval mode)" if p_drop else ")"))
 
 
 def qkv(n, lq, lk, d, dtype=torch.float64):
@@ -208,6 +210,10 @@ CASES = [
           inputs={"x": Randn(3, 5, D), "mask": PaddingMask((5, 3, 2), 5), "memory": Randn(3, 6, D),
                   "memory_mask": PaddingMask((6, 2, 5), 6), "W": Weights("decoder")},
           handout="implement TransformerLayer.forward", feedback=LAYER_FEEDBACK),
+    Value("TransformerLayer: decoder in eval mode, dropout 0.3", 1, call=layer_call(True, p_drop=0.3),
+          inputs={"x": Randn(2, 4, D), "mask": PaddingMask((4, 3), 4), "memory": Randn(2, 4, D),
+                  "memory_mask": PaddingMask((2, 4), 4), "W": Weights("decoder")},
+          handout="dropout is only active while training (model.eval() turns it off)", feedback=LAYER_FEEDBACK),
     Value("TransformerLayer: decoder, hidden sizes", 1, visibility="hidden", call=layer_call(True),
           inputs={"x": Randn(2, 7, D), "mask": PaddingMask((7, 1), 7), "memory": Randn(2, 3, D),
                   "memory_mask": PaddingMask((3, 1), 3), "W": Weights("decoder")},

@@ -56,6 +56,17 @@ MUTANTS = [
     Mutant("cross_attention_unmasked", "the cross-attention ignores the encoder's padding: pass encoder_padding_mask",
            FILE, "            attn = self.cross_attn(x, encoder_out, encoder_out, encoder_padding_mask)\n",
            "            attn = self.cross_attn(x, encoder_out, encoder_out)\n"),
+    Mutant("cross_attention_with_decoder_mask", "the cross-attention masks the encoder's tokens with the "
+           "decoder's padding mask: its keys are the encoder's, so pass encoder_padding_mask", FILE,
+           "            attn = self.cross_attn(x, encoder_out, encoder_out, encoder_padding_mask)\n",
+           "            attn = self.cross_attn(x, encoder_out, encoder_out, padding_mask)\n"),
+    Mutant("pre_ln_feed_forward", "the feed-forward normalises its input first (pre-LN); the course's layer is "
+           "post-LN: x = LayerNorm(x + Dropout(fc2(relu(fc1(x)))))", FILE,
+           "        ffn = self.fc2(F.relu(self.fc1(x)))\n" + FFN_LN,
+           "        ffn = self.fc2(F.relu(self.fc1(self.ffn_ln(x))))\n        x = x + self.ffn_drop(ffn)\n"),
+    Mutant("dropout_in_eval", "dropout is applied in eval mode too: use the module (self.ffn_drop) or "
+           "F.dropout(..., training=self.training), which model.eval() turns off", FILE, FFN_LN,
+           "        x = self.ffn_ln(x + F.dropout(ffn, self.ffn_drop.p, training=True))\n"),
     Mutant("gelu_feed_forward", "the feed-forward uses GELU; the course's layer uses ReLU", FILE,
            "        ffn = self.fc2(F.relu(self.fc1(x)))\n", "        ffn = self.fc2(F.gelu(self.fc1(x)))\n"),
     Mutant("positions_from_one", "positions start at 1; they are 0, 1, ..., L-1", FILE, POSITIONS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.harness import build, student_class
+from grader.harness import build, run_deterministic, student_class
 
 MODULE = "summarization"
 
@@ -33,13 +33,16 @@ def attention(modules, q, k, v, weights, d_model, n_heads, key_padding_mask=None
 
 
 def layer(modules, x, padding_mask, weights, encoder_out=None, encoder_padding_mask=None, *, is_decoder, d_model,
-          n_heads, d_ffn):
-    """TransformerLayer(is_decoder, d_model, n_heads, d_ffn, p_drop=0).forward(...), real rows only."""
-    module = build(student_class(modules, MODULE, "TransformerLayer"), is_decoder, d_model, n_heads, d_ffn, 0.0,
+          n_heads, d_ffn, p_drop=0.0):
+    """TransformerLayer(is_decoder, d_model, n_heads, d_ffn, p_drop).forward(...) in eval mode, real
+    rows only; dropout, if the layer wrongly applies it in eval mode, drops the same entries on
+    both sides (the harness kit's deterministic stand-in)."""
+    module = build(student_class(modules, MODULE, "TransformerLayer"), is_decoder, d_model, n_heads, d_ffn, p_drop,
                    weights=weights, train=False, dtype=x.dtype, what="TransformerLayer")
     if is_decoder:
-        return _real(module(x, padding_mask, encoder_out, encoder_padding_mask), padding_mask)
-    return _real(module(x, padding_mask), padding_mask)
+        return _real(run_deterministic(lambda: module(x, padding_mask, encoder_out, encoder_padding_mask)),
+                     padding_mask)
+    return _real(run_deterministic(lambda: module(x, padding_mask)), padding_mask)
 
 
 def positions(modules, input_ids, padding_mask, n_words, max_len):

@@ -104,6 +104,7 @@ def test_a_layer_with_the_wrong_shape_or_an_exception_fails_only_its_cases(tmp_p
     assert "shape" in failed["TransformerLayer: encoder"]
     assert "decoder not done" in failed["TransformerLayer: decoder"]
     assert set(failed) <= {"TransformerLayer: encoder", "TransformerLayer: decoder",
+                           "TransformerLayer: decoder in eval mode, dropout 0.3",
                            "TransformerLayer: decoder, hidden sizes", "Transformer: loss and logits"}
 
 
