@@ -86,6 +86,9 @@ def assignment_version(assignment) -> str:
     files += sorted(p for p in assignment.path.rglob("*") if p.suffix in (".py", ".toml") and p.is_file()
                     and "starter" not in p.relative_to(assignment.path).parts)
     files += [assignment.reference_files[k] for k in sorted(assignment.reference_files)]
+    # support files may live in a sibling assignment (summarization part II uses part I's)
+    files += sorted(p.resolve() for p in set(assignment.support_files.values())
+                    if not p.resolve().is_relative_to(assignment.path.resolve()))
     for path in files:
         digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
     return digest.hexdigest()[:24]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -142,10 +143,17 @@ _IPC_RMID = 0
 _SYSV = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """libc, looked up once per process: find_library runs `ldconfig -p` in a subprocess, and the
+    uid is cleaned before and after every submission."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def remove_ipc_of(uid: int) -> int:
     """Delete System V shared memory, semaphores and message queues owned by `uid`: they
     outlive their processes and hold memory beyond every limit."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     removed = 0
     for kind, function in _SYSV:
         try:
