@@ -159,3 +159,12 @@ def test_result_says_what_the_command_prints_and_exits_with(tmp_path):
     assert layout.exit_code == 1 and "only the byte layout" in layout.message()
     written = RecordResult(path, stale=True, changed_cases=["b"], written=True, cases=["a", "b"])
     assert written.exit_code == 0 and written.message().startswith(f"wrote {path}")
+
+
+def test_the_command_line_check_says_up_to_date():
+    # `dlgrade record NAME --check` is the library's record(check=True) (every assignment is
+    # checked in process above); one run through the CLI for its message and exit status
+    run = subprocess.run([sys.executable, "-m", "grader", "record", "facenet", "--check"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "up to date" in run.stdout

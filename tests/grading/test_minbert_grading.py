@@ -171,24 +171,3 @@ def test_gradescope_package_carries_support_files_and_labels(tmp_path, schema):
     schema.check(data)
     assert all(t["score"] == t["max_score"] for t in data["tests"]), [t["name"] for t in data["tests"]
                                                                        if t["score"] < t["max_score"]]
-
-
-def test_verify_minbert_reference_full_starter_zero_every_mistake_caught_every_variant_accepted():
-    """`dlgrade verify minbert`: the reference files with the reference's prediction files earn
-    full marks, the starter zero, every mutant loses points and every accepted variant keeps them."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-m", "grader", "verify", "minbert"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
-    reference = next(line for line in lines if line.startswith("reference:"))
-    score, maximum = (float(x) for x in reference.split(":")[1].split("/"))
-    assert score == maximum > 100, reference
-    assert next(line for line in lines if line.startswith("starter:")).startswith("starter: 0 /")
-    caught = next(line for line in lines if line.startswith("mutation score:")).split()[-1]
-    assert caught.split("/")[0] == caught.split("/")[1] and int(caught.split("/")[1]) >= 15, caught
-    assert "accepted variants: 6/6 at full marks" in lines
-    # every mutant's feedback names it in at least one of the cases it fails
-    assert not [line for line in lines if line.startswith("mutant ") and "named in 0 of them" in line]
