@@ -43,14 +43,18 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
 
-def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None, warm: bool = False) -> _Worker:
+def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None, warm: bool = False,
+                 threads: int | None = None) -> _Worker:
     """A fresh batch worker process (its own session, so that stopping it stops its sandbox);
-    with `warm`, it fills the staff-value disk cache before it says it is ready."""
+    with `warm`, it fills the staff-value disk cache before it says it is ready. `threads` caps
+    torch's threads in it and its helpers (OMP_NUM_THREADS, read when torch is imported): N
+    workers on N cores each with N threads would only make their threads wait on each other."""
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-m", "grader.batch.worker", assignment, "--reply-fd", str(write_fd),
                "--mode", mode] + (["--data-dir", data_dir] if data_dir else []) + (["--warm"] if warm else [])
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads)) if threads else None
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               pass_fds=(write_fd,), text=True, start_new_session=True)
+                               pass_fds=(write_fd,), text=True, start_new_session=True, env=env)
     os.close(write_fd)
     return _Worker(process, os.fdopen(read_fd, "r"))
 
@@ -90,7 +94,9 @@ class LocalPool:
 
     def _spawn(self, warm: bool = False) -> _Worker:
         self.started_workers += 1
-        return start_worker(self.assignment, self.mode, self.data_dir, warm)
+        # the machine's cores shared out: one job alone may use them all
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        return start_worker(self.assignment, self.mode, self.data_dir, warm, threads)
 
     def prestart(self, count: int) -> None:
         """Start up to `count` workers now, before the tasks are known, the first of them told to
