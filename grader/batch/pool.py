@@ -41,6 +41,32 @@ class _Worker:
     task: Task | None = None
     deadline: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    unread: bytes = b""              # what the pipe gave beyond the last whole line
+
+    def read_lines(self) -> list[str] | None:
+        """The whole lines the pipe has now (one read; call when select says it is readable), or
+        None at its end. Read raw: a buffered readline could take two lines off the pipe (ready,
+        then a result written just after it) and keep the second where select never sees it."""
+        chunk = os.read(self.replies.fileno(), 1 << 16)
+        if not chunk:
+            return None
+        self.unread += chunk
+        return self.take_lines()
+
+    def take_lines(self) -> list[str]:
+        """The whole lines already read off the pipe (first_line may leave some)."""
+        *lines, self.unread = self.unread.split(b"\n")
+        return [line.decode() for line in lines if line.strip()]
+
+    def first_line(self) -> str:
+        """Block until the first whole line (the worker's ready line); '' if the pipe ends first."""
+        while b"\n" not in self.unread:
+            chunk = os.read(self.replies.fileno(), 1 << 16)
+            if not chunk:
+                return ""
+            self.unread += chunk
+        line, self.unread = self.unread.split(b"\n", 1)
+        return line.decode()
 
 
 def start_worker(assignment: str, mode: str = "staff", data_dir: str | None = None, warm: bool = False,
@@ -113,7 +139,7 @@ class LocalPool:
         if not self._ready:
             self._ready = [self._spawn(warm=True)]
         first = self._ready[0]
-        line = first.replies.readline()
+        line = first.first_line()
         reply = json.loads(line) if line.strip() else {"error": "the first grading worker ended while starting "
                                                                  f"(exit status {first.process.wait()})"}
         if "error" in reply:
@@ -156,20 +182,21 @@ class LocalPool:
                     self._assign(worker, pending.pop())
                 if not workers:
                     break
+                for worker in workers:          # lines read ahead of select (after the ready line)
+                    if b"\n" in worker.unread:
+                        self._handle(worker, worker.take_lines(), on_result)
+                if any(w.task is None for w in workers):
+                    continue
                 timeout = max(0.0, min(w.deadline for w in workers) - time.monotonic())
                 for key, _ in selector.select(timeout=min(timeout, 1.0)):
                     worker = key.data
-                    line = worker.replies.readline()
-                    if not line:
+                    lines = worker.read_lines()
+                    if lines is None:
                         self._replace(worker, workers, selector, on_result, "grader-error",
                                       "the grading worker ended unexpectedly while grading this submission "
                                       f"(exit status {worker.process.poll()})")
                         continue
-                    reply = json.loads(line)
-                    if "ready" in reply:
-                        continue
-                    task, worker.task = worker.task, None
-                    on_result(task, reply)
+                    self._handle(worker, lines, on_result)
                 for worker in [w for w in workers if w.task is not None and time.monotonic() > w.deadline]:
                     self._replace(worker, workers, selector, on_result, "grader-timeout",
                                   f"grading did not finish within {self.hard_limit_s:g} s; the worker was stopped")
@@ -177,6 +204,15 @@ class LocalPool:
             for worker in workers:
                 stop_worker(worker)
             selector.close()
+
+    @staticmethod
+    def _handle(worker: _Worker, lines: list[str], on_result) -> None:
+        for line in lines:
+            reply = json.loads(line)
+            if "ready" in reply or worker.task is None:
+                continue
+            task, worker.task = worker.task, None
+            on_result(task, reply)
 
     def _assign(self, worker: _Worker, task: Task) -> None:
         worker.task = task
