@@ -29,3 +29,10 @@ def write_summary(summary, out: str | Path, leave_out: tuple[str, ...] = ()) -> 
     written = {k: v for k, v in asdict(summary).items() if k not in leave_out}
     path.write_text(json.dumps(written, indent=2) + "\n")
     return path
+
+
+def preset_settings(settings_class, presets: dict, setting: str, overrides: dict):
+    """`settings_class` with the named preset's values and `overrides` (field name -> value) on top."""
+    if setting not in presets:
+        raise ValueError(f"setting must be one of {sorted(presets)}, got {setting!r}")
+    return settings_class(**{**presets[setting], **overrides, "setting": setting})

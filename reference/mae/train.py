@@ -93,7 +93,7 @@ from tqdm import tqdm
 from grader.seeding import seed_everything
 from reference.mae.models import (ClassificationMAE, ClassificationViT, MaskedAutoEncoder, Transformer,
                                   patchify, reconstruction_loss)
-from reference.training import torch_threads, write_summary
+from reference.training import preset_settings, torch_threads, write_summary
 
 IMAGE_SIZE = 32
 N_CLASSES = 10
@@ -151,9 +151,7 @@ class Settings:
 
 def settings_for(setting: str = "cpu", **overrides) -> Settings:
     """The named setting's sizes, with `overrides` (field name -> value) on top."""
-    if setting not in PRESETS:
-        raise ValueError(f"setting must be one of {sorted(PRESETS)}, got {setting!r}")
-    return Settings(**{**PRESETS[setting], **overrides, "setting": setting})
+    return preset_settings(Settings, PRESETS, setting, overrides)
 
 
 @dataclass

@@ -98,7 +98,7 @@ from tqdm import tqdm
 
 from grader.seeding import seed_everything
 from reference.seq2seq.transformer import Seq2SeqTransformer, TransformerConfig, greedy_generate
-from reference.training import torch_threads, write_summary
+from reference.training import preset_settings, torch_threads, write_summary
 
 PAD_ID = 0
 EOS_ID = 1
@@ -160,9 +160,7 @@ class Settings:
 
 def settings_for(setting: str = "cpu", **overrides) -> Settings:
     """The named setting's sizes, with `overrides` (field name -> value) on top."""
-    if setting not in PRESETS:
-        raise ValueError(f"setting must be one of {sorted(PRESETS)}, got {setting!r}")
-    return Settings(**{**PRESETS[setting], **overrides, "setting": setting})
+    return preset_settings(Settings, PRESETS, setting, overrides)
 
 
 @dataclass
